@@ -1,0 +1,177 @@
+"""Log-mel feature shards: extraction (decode once, both cores) and a memory-mapped store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from acula_pipeline.audio.frontend import FrontendCfg, LogMelFrontend, fit_clip, resample
+from acula_pipeline.audio.io import read_audio, to_mono
+
+logger = logging.getLogger(__name__)
+_FRONTENDS: dict[FrontendCfg, LogMelFrontend] = {}
+
+
+@dataclass
+class FeatureShard:
+    """A block of consecutive segments' features (and optionally their waveforms)."""
+
+    segment_ids: list[str]
+    features: np.ndarray  # (n, frames, n_mels) float16
+    waveforms: np.ndarray | None = None  # (n, clip_samples) float16
+
+
+def recording_clips(
+    path: str, spans: list[tuple[float, float]], cfg: FrontendCfg, pad_mode: str
+) -> np.ndarray:
+    """Decode one recording, resample it to ``cfg.sample_rate`` and cut fitted clips.
+
+    Returns:
+        float32 array ``(len(spans), cfg.clip_samples)``.
+    """
+    samples, sr = read_audio(path)
+    wave = torch.from_numpy(np.ascontiguousarray(to_mono(samples)))
+    wave = resample(wave, sr, cfg.sample_rate).numpy()
+    clips = []
+    for start, end in spans:
+        a = int(round(start * cfg.sample_rate))
+        b = min(int(round(end * cfg.sample_rate)), a + cfg.clip_samples)
+        clips.append(fit_clip(wave[a:b], cfg.clip_samples, pad_mode))
+    return np.stack(clips).astype(np.float32)
+
+
+def clip_features(clips: np.ndarray, cfg: FrontendCfg) -> np.ndarray:
+    """Normalised log-mel features ``(n, frames, n_mels)`` of fitted clips."""
+    frontend = _FRONTENDS.setdefault(cfg, LogMelFrontend(cfg))
+    with torch.inference_mode():
+        return frontend(torch.from_numpy(clips)).numpy()
+
+
+def _recording_job(
+    cfg: FrontendCfg, pad_mode: str, keep_waveforms: bool,
+    item: tuple[str, list[tuple[float, float]]],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    # One intra-op thread per worker: the parallelism is across recordings.
+    torch.set_num_threads(1)
+    path, spans = item
+    clips = recording_clips(path, spans, cfg, pad_mode)
+    feats = clip_features(clips, cfg).astype(np.float16)
+    return feats, clips.astype(np.float16) if keep_waveforms else None
+
+
+def iter_feature_shards(
+    segments: pd.DataFrame, paths: dict[str, str], cfg: FrontendCfg, *, pad_mode: str = "repeat",
+    shard_size: int = 512, workers: int = 2, keep_waveforms: bool = False,
+) -> Iterator[FeatureShard]:
+    """Compute features for every segment, yielding shards in segment order.
+
+    Each recording is decoded and resampled once for all its segments. At most a
+    shard plus the workers' in-flight recordings are in memory.
+
+    Args:
+        segments: Clip index (``segment_id``, ``recording_id``, ``start_s``, ``end_s``),
+            grouped by recording.
+        paths: Audio path per recording id.
+        cfg: Frontend settings.
+        pad_mode: How clips shorter than ``cfg.clip_seconds`` are filled.
+        shard_size: Segments per shard.
+        workers: Decoding processes (1 runs in this process).
+        keep_waveforms: Also keep the 16 kHz clips, for waveform encoders.
+    """
+    groups = [(rid, g) for rid, g in segments.groupby("recording_id", sort=False)]
+    items = [(paths[rid], list(zip(g["start_s"], g["end_s"], strict=True))) for rid, g in groups]
+    job = partial(_recording_job, cfg, pad_mode, keep_waveforms)
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    results: Iterable = pool.map(job, items, chunksize=2) if pool else map(job, items)
+    ids: list[str] = []
+    feats: list[np.ndarray] = []
+    waves: list[np.ndarray] = []
+    try:
+        for (_, g), (f, w) in tqdm(zip(groups, results, strict=True), total=len(groups),
+                                   desc="log-mel features"):
+            ids += list(g["segment_id"])
+            feats.append(f)
+            if w is not None:
+                waves.append(w)
+            while len(ids) >= shard_size:
+                yield _take(ids, feats, waves, shard_size)
+        if ids:
+            yield _take(ids, feats, waves, len(ids))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+
+
+def _take(ids: list[str], feats: list[np.ndarray], waves: list[np.ndarray], n: int) -> FeatureShard:
+    f = np.concatenate(feats)
+    w = np.concatenate(waves) if waves else None
+    shard = FeatureShard(ids[:n], f[:n], None if w is None else w[:n])
+    del ids[:n]
+    feats[:] = [f[n:]] if len(f) > n else []
+    waves[:] = [w[n:]] if w is not None and len(w) > n else []
+    return shard
+
+
+def write_feature_store(root: str | Path, shards: Iterable[FeatureShard], meta: dict[str, Any]) -> int:
+    """Write shards as ``.npy`` files with an index, replacing ``root`` atomically.
+
+    Returns:
+        Number of segments written.
+    """
+    root = Path(root)
+    tmp = root.with_name(root.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    index = []
+    for k, shard in enumerate(shards):
+        np.save(tmp / f"shard_{k:05d}.npy", shard.features)
+        if shard.waveforms is not None:
+            np.save(tmp / f"shard_{k:05d}.wave.npy", shard.waveforms)
+        index += [(sid, k, row) for row, sid in enumerate(shard.segment_ids)]
+    pd.DataFrame(index, columns=["segment_id", "shard", "row"]).to_parquet(tmp / "index.parquet")
+    (tmp / "meta.json").write_text(json.dumps(meta | {"n_segments": len(index)}, indent=2))
+    if root.exists():
+        shutil.rmtree(root)
+    tmp.rename(root)
+    return len(index)
+
+
+class FeatureStore:
+    """Read-only, memory-mapped access to a feature store written by ``write_feature_store``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not (self.root / "index.parquet").exists():
+            raise FileNotFoundError(f"{self.root}: not a feature store (no index.parquet)")
+        self.index = pd.read_parquet(self.root / "index.parquet")
+        self.meta = json.loads((self.root / "meta.json").read_text())
+        self._rows = {sid: (s, r) for sid, s, r in self.index.itertuples(index=False)}
+        self._maps: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def shard(self, k: int, waveforms: bool = False) -> np.ndarray:
+        """Memory-map shard ``k`` (features, or the kept waveforms)."""
+        name = f"shard_{k:05d}{'.wave' if waveforms else ''}.npy"
+        if name not in self._maps:
+            self._maps[name] = np.load(self.root / name, mmap_mode="r")
+        return self._maps[name]
+
+    def get(self, segment_id: str, waveforms: bool = False) -> np.ndarray:
+        """Features (or waveform) of one segment."""
+        shard, row = self._rows[segment_id]
+        return self.shard(shard, waveforms)[row]

@@ -1,0 +1,59 @@
+"""Kedro datasets for folder-shaped data: the generated corpus and the feature store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset
+
+from acula_pipeline.audio.features import FeatureStore, write_feature_store
+
+
+class CorpusFolderDataset(AbstractDataset[Any, str]):
+    """A folder of raw audio in a dataset layout.
+
+    ``save`` takes an object with ``write(root)`` (e.g. ``SyntheticCorpus``) and lets it
+    write the folder file by file; ``load`` returns the folder path for the adapters.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> str:
+        # Only the path: a run with the synthetic source disabled never needs the folder.
+        return str(self._path)
+
+    def save(self, data: Any) -> None:
+        data.write(self._path)
+
+    def _exists(self) -> bool:
+        return (self._path / "manifest.json").exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class FeatureStoreDataset(AbstractDataset[dict, FeatureStore]):
+    """Sharded float16 log-mel features with an index, memory-mapped on load.
+
+    ``save`` takes ``{"shards": iterable of FeatureShard, "meta": dict}`` and writes the
+    shards as they are produced, so the whole corpus is never in memory.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> FeatureStore:
+        return FeatureStore(self._path)
+
+    def save(self, data: dict) -> None:
+        write_feature_store(self._path, data["shards"], data["meta"])
+
+    def _exists(self) -> bool:
+        return (self._path / "index.parquet").exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}

@@ -1,0 +1,143 @@
+"""The unified recordings schema, the adapter registry and quarantine rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acula_pipeline.audio.io import AudioReadError, audio_info
+
+RECORDING_COLUMNS = (
+    "recording_id", "dataset", "subject_id", "path", "modality", "body_site", "device",
+    "sample_rate", "channels", "duration_s", "is_synthetic", "metadata",
+)
+# Label columns used by the evaluation tasks; a source fills the ones it has.
+LABEL_COLUMNS = (
+    "diagnosis", "has_crackles", "has_wheezes", "official_split",
+    "murmur", "murmur_at_site", "outcome", "age_group",
+    "covid_status", "smoker", "symptoms", "audio_quality_label",
+    "sex", "age_years",
+)
+QUARANTINE_COLUMNS = ("dataset", "path", "record", "stage", "reason")
+CYCLE_COLUMNS = ("recording_id", "cycle_index", "start_s", "end_s", "crackles", "wheezes")
+
+
+class SourceError(ValueError):
+    """A source cannot be read at all (missing root, missing required file)."""
+
+
+@dataclass
+class SourceScan:
+    """What one adapter found: recordings, annotated cycles and rejected inputs."""
+
+    recordings: list[dict[str, Any]] = field(default_factory=list)
+    cycles: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, dataset: str, path: Path | str, reason: str, record: str = "") -> None:
+        """Add a quarantine row for a file (or a record inside it)."""
+        self.quarantine.append(
+            {"dataset": dataset, "path": str(path), "record": record, "stage": "scan",
+             "reason": reason}
+        )
+
+
+Adapter = Callable[[Path, str, bool], SourceScan]
+SOURCES: dict[str, Adapter] = {}
+
+
+def register(name: str) -> Callable[[Adapter], Adapter]:
+    """Register an adapter under a source name (``ingest.sources.<name>``)."""
+
+    def deco(fn: Adapter) -> Adapter:
+        SOURCES[name] = fn
+        return fn
+
+    return deco
+
+
+def scan_source(adapter: str, root: str | Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Run a registered adapter on a folder.
+
+    Args:
+        adapter: Registered adapter name (``icbhi2017``, ``circor2022``, ``coswara``).
+        root: The dataset's root folder as distributed.
+        dataset: Value for the ``dataset`` column and the id prefixes.
+        is_synthetic: Marks every row of this source.
+
+    Raises:
+        SourceError: Unknown adapter or missing root.
+    """
+    if adapter not in SOURCES:
+        raise SourceError(f"unknown source adapter {adapter!r}; known: {sorted(SOURCES)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise SourceError(f"{dataset}: root folder {root} does not exist")
+    return SOURCES[adapter](root, dataset, is_synthetic)
+
+
+def recording_row(
+    scan: SourceScan, *, dataset: str, path: Path, recording_id: str, subject_id: str,
+    modality: str, body_site: str | None, device: str | None, is_synthetic: bool,
+    metadata: dict[str, Any], labels: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Build a unified row from header facts, or quarantine the file if unreadable."""
+    try:
+        info = audio_info(path)
+    except AudioReadError as exc:
+        scan.reject(dataset, path, str(exc))
+        return None
+    row = {
+        "recording_id": recording_id, "dataset": dataset, "subject_id": subject_id,
+        "path": str(path), "modality": modality, "body_site": body_site, "device": device,
+        "sample_rate": info.sample_rate, "channels": info.channels,
+        "duration_s": info.duration_s, "is_synthetic": is_synthetic,
+        "metadata": json.dumps(metadata, sort_keys=True, default=str),
+    }
+    row |= dict.fromkeys(LABEL_COLUMNS)
+    unknown = set(labels) - set(LABEL_COLUMNS)
+    if unknown:
+        raise KeyError(f"label columns {sorted(unknown)} are not in LABEL_COLUMNS")
+    row |= labels
+    scan.recordings.append(row)
+    return row
+
+
+def nan_to_none(value: str | None) -> str | None:
+    """Map the datasets' spellings of 'missing' (``nan``, ``NA``, empty) to ``None``."""
+    if value is None:
+        return None
+    v = value.strip()
+    return None if v.lower() in ("", "nan", "na", "none") else v
+
+
+def to_float(value: str | None) -> float | None:
+    """Parse a float, ``None`` for missing spellings."""
+    v = nan_to_none(value)
+    if v is None:
+        return None
+    x = float(v)
+    return None if math.isnan(x) else x
+
+
+def scans_to_frames(scans: list[SourceScan]) -> tuple[Any, Any, Any]:
+    """Concatenate adapter results into recordings, cycles and quarantine DataFrames."""
+    import pandas as pd
+
+    recs = [r for s in scans for r in s.recordings]
+    recordings = pd.DataFrame(recs, columns=[*RECORDING_COLUMNS, *LABEL_COLUMNS])
+    dup = recordings["recording_id"].duplicated(keep=False)
+    if dup.any():
+        raise SourceError(
+            "recording_id is not unique across enabled sources: "
+            f"{sorted(recordings.loc[dup, 'recording_id'].unique())[:5]}; give each source "
+            "its own dataset name"
+        )
+    cycles = pd.DataFrame([c for s in scans for c in s.cycles], columns=list(CYCLE_COLUMNS))
+    quarantine = pd.DataFrame([q for s in scans for q in s.quarantine],
+                              columns=list(QUARANTINE_COLUMNS))
+    return recordings, cycles, quarantine

@@ -1,0 +1,132 @@
+"""CirCor DigiScope 2022 (PhysioNet/CinC Challenge 2022) phonocardiograms."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from acula_pipeline.sources.base import SourceScan, nan_to_none, recording_row, register
+
+MURMUR = frozenset({"Present", "Absent", "Unknown"})
+OUTCOME = frozenset({"Normal", "Abnormal"})
+AGES = frozenset({"Neonate", "Infant", "Child", "Adolescent", "Young adult"})
+SEXES = frozenset({"Female", "Male"})
+SITES = frozenset({"AV", "PV", "TV", "MV", "Phc"})
+PATIENT_FILE = re.compile(r"^\d+\.txt$")
+
+
+class PatientFileError(ValueError):
+    """A CirCor patient file is malformed; the message names file and line."""
+
+
+def parse_patient_file(path: Path) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
+    """Parse ``{pid}.txt``: the recording lines and the ``#Key: value`` header fields.
+
+    Raises:
+        PatientFileError: malformed first line, recording line or missing ``#Murmur``.
+    """
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    if not lines:
+        raise PatientFileError(f"CirCor patient file {path.name}: empty")
+    first = lines[0].split()
+    if len(first) != 3 or not all(p.isdigit() for p in first) or first[0] != path.stem:
+        raise PatientFileError(f"CirCor patient file {path.name} line 1: expected "
+                               f"'{path.stem} <n_recordings> <fs>', got {lines[0]!r}")
+    n = int(first[1])
+    recordings = []
+    for k, line in enumerate(lines[1 : n + 1], start=2):
+        parts = line.split()
+        if len(parts) != 4 or parts[0] not in SITES:
+            raise PatientFileError(f"CirCor patient file {path.name} line {k}: expected "
+                                   f"'<site> <hea> <wav> <tsv>', got {line!r}")
+        recordings.append((parts[0], parts[1], parts[2], parts[3]))
+    if len(recordings) != n:
+        raise PatientFileError(f"CirCor patient file {path.name}: header announces {n} "
+                               f"recordings, found {len(recordings)}")
+    fields = {}
+    for line in lines[n + 1 :]:
+        if line.startswith("#") and ":" in line:
+            key, value = line[1:].split(":", 1)
+            fields[key.strip()] = value.strip()
+    if "Murmur" not in fields:
+        raise PatientFileError(f"CirCor patient file {path.name}: missing '#Murmur' field")
+    return recordings, fields
+
+
+def _label_error(fields: dict[str, str]) -> str | None:
+    checks = (("Murmur", MURMUR, False), ("Outcome", OUTCOME, True),
+              ("Age", AGES, True), ("Sex", SEXES, True))
+    for key, allowed, optional in checks:
+        value = nan_to_none(fields.get(key))
+        if value is None and optional:
+            continue
+        if value not in allowed:
+            return f"unknown #{key} value {fields.get(key)!r}; expected one of {sorted(allowed)}"
+    return None
+
+
+def parse_states(path: Path) -> int:
+    """Validate a ``.tsv`` segmentation (``start end state``); return its number of rows."""
+    rows = 0
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or parts[2] not in {"0", "1", "2", "3", "4"}:
+            raise ValueError(f"CirCor segmentation {path.name} line {n}: expected "
+                             f"'start end state(0-4)', got {line!r}")
+        rows += 1
+    return rows
+
+
+@register("circor2022")
+def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Read a CirCor 2022 copy: one row per recording, murmur labels per patient."""
+    scan = SourceScan()
+    data = root / "training_data" if (root / "training_data").is_dir() else root
+    listed: set[str] = set()
+    for ptxt in sorted(p for p in data.glob("*.txt") if PATIENT_FILE.match(p.name)):
+        try:
+            recs, fields = parse_patient_file(ptxt)
+        except PatientFileError as exc:
+            for wav in sorted(data.glob(f"{ptxt.stem}_*.wav")):
+                listed.add(wav.name)
+                scan.reject(dataset, wav, str(exc))
+            scan.reject(dataset, ptxt, str(exc))
+            continue
+        problem = _label_error(fields)
+        meta_base = {k: nan_to_none(v) for k, v in fields.items()}
+        heard = set((nan_to_none(fields.get("Murmur locations")) or "").split("+")) - {""}
+        for site, _hea, wav_name, tsv_name in recs:
+            listed.add(wav_name)
+            wav = data / wav_name
+            if problem:
+                scan.reject(dataset, wav, f"patient file {ptxt.name}: {problem}")
+                continue
+            if not wav.exists():
+                scan.reject(dataset, wav, f"listed in {ptxt.name} but missing")
+                continue
+            try:
+                n_states = parse_states(data / tsv_name) if (data / tsv_name).exists() else None
+            except ValueError as exc:
+                scan.reject(dataset, wav, str(exc))
+                continue
+            murmur = fields["Murmur"]
+            recording_row(
+                scan, dataset=dataset, path=wav, recording_id=f"{dataset}/{wav.stem}",
+                subject_id=f"{dataset}:{ptxt.stem}", modality="heart", body_site=site,
+                device="Littmann 3200" if not is_synthetic else "synthetic stethoscope",
+                is_synthetic=is_synthetic,
+                metadata=meta_base | {"patient": ptxt.stem, "site": site,
+                                      "segmentation_rows": n_states},
+                labels={"murmur": murmur,
+                        "murmur_at_site": (site in heard) if murmur == "Present" else
+                        (False if murmur == "Absent" else None),
+                        "outcome": nan_to_none(fields.get("Outcome")),
+                        "age_group": nan_to_none(fields.get("Age")),
+                        "sex": (nan_to_none(fields.get("Sex")) or "").lower() or None},
+            )
+    for wav in sorted(data.glob("*.wav")):
+        if wav.name not in listed:
+            scan.reject(dataset, wav, "recording not listed in any patient file")
+    return scan

@@ -1,0 +1,120 @@
+"""Project Coswara: per-participant breathing, cough and voice recordings."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from acula_pipeline.sources.base import SourceScan, recording_row, register
+
+FILES = {
+    "breathing-deep": "breath", "breathing-shallow": "breath",
+    "cough-heavy": "cough", "cough-shallow": "cough",
+    "counting-fast": "voice", "counting-normal": "voice",
+    "vowel-a": "voice", "vowel-e": "voice", "vowel-o": "voice",
+}
+COVID_STATUS = frozenset({
+    "healthy", "positive_mild", "positive_moderate", "positive_asymp",
+    "resp_illness_not_identified", "no_resp_illness_exposed", "recovered_full",
+    "under_validation",
+})
+GENDERS = frozenset({"male", "female", "other"})
+SYMPTOMS = ("cough", "fever", "cld", "st", "bd", "mp", "ftg", "loss_of_smell", "diarrhoea",
+            "asthma", "cold", "diabetes", "ht", "ihd", "pneumonia")
+BATCH = re.compile(r"^\d{8}$")
+
+
+def truthy(value: Any) -> bool:
+    """Coswara flags are ``True``/``y``/empty (missing means no)."""
+    return str(value).strip().lower() in ("true", "y", "yes", "1")
+
+
+def _quality_labels(root: Path) -> dict[str, int]:
+    labels = {}
+    for path in sorted((root / "annotations").glob("*_labels.csv")):
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh, skipinitialspace=True):
+                if row.get("FILENAME") and (row.get("QUALITY") or "").strip().isdigit():
+                    labels[row["FILENAME"].strip()] = int(row["QUALITY"])
+    return labels
+
+
+def _batch_rows(batch_dir: Path) -> dict[str, dict]:
+    path = batch_dir / f"{batch_dir.name}.csv"
+    if not path.exists():
+        return {}
+    with path.open(newline="") as fh:
+        return {r["id"]: r for r in csv.DictReader(fh) if r.get("id")}
+
+
+def _metadata(folder: Path, csv_row: dict | None) -> dict[str, Any]:
+    meta_file = folder / "metadata.json"
+    if meta_file.exists():
+        try:
+            meta = json.loads(meta_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Coswara {meta_file}: invalid JSON ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"Coswara {meta_file}: expected a JSON object")
+        return meta
+    if csv_row is not None:
+        return {k: v for k, v in csv_row.items() if v not in ("", None)}
+    raise ValueError(f"Coswara participant {folder.name}: no metadata.json and no row in "
+                     f"{folder.parent.name}.csv")
+
+
+def _label_error(meta: dict[str, Any]) -> str | None:
+    status = meta.get("covid_status")
+    if status not in COVID_STATUS:
+        return f"unknown covid_status {status!r}; expected one of {sorted(COVID_STATUS)}"
+    if meta.get("g") not in GENDERS:
+        return f"unknown gender 'g' {meta.get('g')!r}; expected one of {sorted(GENDERS)}"
+    return None
+
+
+@register("coswara")
+def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Read a Coswara copy: one row per audio file, labels from the participant's metadata."""
+    scan = SourceScan()
+    quality = _quality_labels(root)
+    for batch_dir in sorted(p for p in root.iterdir() if p.is_dir() and BATCH.match(p.name)):
+        rows = _batch_rows(batch_dir)
+        for folder in sorted(p for p in batch_dir.iterdir() if p.is_dir()):
+            pid = folder.name
+            wavs = sorted(folder.glob("*.wav"))
+            try:
+                meta = _metadata(folder, rows.get(pid))
+                problem = _label_error(meta)
+            except ValueError as exc:
+                meta, problem = {}, str(exc)
+            if problem:
+                for wav in wavs:
+                    scan.reject(dataset, wav, f"participant {pid}: {problem}")
+                if not wavs:
+                    scan.reject(dataset, folder, f"participant {pid}: {problem}")
+                continue
+            symptoms = sorted({s for s in SYMPTOMS if truthy(meta.get(s, ""))})
+            for other in sorted(folder.iterdir()):
+                if other.suffix != ".wav" and other.name != "metadata.json":
+                    scan.reject(dataset, other, "unexpected file in participant folder")
+            for wav in wavs:
+                if wav.stem not in FILES:
+                    scan.reject(dataset, wav, f"unknown recording name {wav.stem!r}; expected "
+                                f"one of {sorted(FILES)}")
+                    continue
+                age = meta.get("a")
+                recording_row(
+                    scan, dataset=dataset, path=wav, recording_id=f"{dataset}/{pid}/{wav.stem}",
+                    subject_id=f"{dataset}:{pid}", modality=FILES[wav.stem], body_site=None,
+                    device=meta.get("dT"), is_synthetic=is_synthetic,
+                    metadata=meta | {"batch": batch_dir.name, "recording": wav.stem},
+                    labels={"covid_status": meta["covid_status"], "sex": meta["g"],
+                            "age_years": float(age) if str(age).strip() not in ("", "None") else None,
+                            "smoker": truthy(meta.get("smoker", "")),
+                            "symptoms": ",".join(symptoms),
+                            "audio_quality_label": quality.get(f"{pid}_{wav.stem}")},
+                )
+    return scan
