@@ -11,7 +11,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from acula_pipeline.audio.io import AudioReadError, read_audio, to_mono
-from acula_pipeline.audio.quality import QUALITY_COLUMNS, QualityCfg, quality_stats, rejection_reason
+from acula_pipeline.audio.quality import (
+    QUALITY_COLUMNS,
+    QualityCfg,
+    quality_stats,
+    rejection_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +51,32 @@ def audit_recordings(
     job = partial(_audit_one, cfg)
     if workers > 1 and len(items) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(tqdm(pool.map(job, items, chunksize=4), total=len(items),
-                                desc="audit audio"))
+            results = list(
+                tqdm(
+                    pool.map(job, items, chunksize=4),
+                    total=len(items),
+                    desc="audit audio",
+                )
+            )
     else:
         results = [job(i) for i in tqdm(items, desc="audit audio")]
     res = pd.DataFrame(results, columns=["recording_id", "reason", *QUALITY_COLUMNS])
     quality = res.dropna(subset=["peak"]).drop(columns="reason").reset_index(drop=True)
     rejected = res[res["reason"].notna()].merge(recordings, on="recording_id")
-    quarantine = pd.DataFrame({
-        "dataset": rejected["dataset"], "path": rejected["path"],
-        "record": rejected["recording_id"], "stage": "audit", "reason": rejected["reason"],
-    })
+    quarantine = pd.DataFrame(
+        {
+            "dataset": rejected["dataset"],
+            "path": rejected["path"],
+            "record": rejected["recording_id"],
+            "stage": "audit",
+            "reason": rejected["reason"],
+        }
+    )
     accepted = recordings[~recordings["recording_id"].isin(rejected["recording_id"])]
-    logger.info("Audio audit: %d recordings decoded, %d accepted, %d quarantined",
-                len(recordings), len(accepted), len(quarantine))
+    logger.info(
+        "Audio audit: %d recordings decoded, %d accepted, %d quarantined",
+        len(recordings),
+        len(accepted),
+        len(quarantine),
+    )
     return accepted.reset_index(drop=True), quality, quarantine.reset_index(drop=True)

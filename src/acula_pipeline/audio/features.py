@@ -17,7 +17,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from acula_pipeline.audio.frontend import FrontendCfg, LogMelFrontend, fit_clip, resample
+from acula_pipeline.audio.frontend import (
+    FrontendCfg,
+    LogMelFrontend,
+    fit_clip,
+    resample,
+)
 from acula_pipeline.audio.io import read_audio, to_mono
 
 logger = logging.getLogger(__name__)
@@ -42,8 +47,8 @@ def recording_clips(
         float32 array ``(len(spans), cfg.clip_samples)``.
     """
     samples, sr = read_audio(path)
-    wave = torch.from_numpy(np.ascontiguousarray(to_mono(samples)))
-    wave = resample(wave, sr, cfg.sample_rate).numpy()
+    mono = torch.from_numpy(np.ascontiguousarray(to_mono(samples)))
+    wave = resample(mono, sr, cfg.sample_rate).numpy()
     clips = []
     for start, end in spans:
         a = int(round(start * cfg.sample_rate))
@@ -60,7 +65,9 @@ def clip_features(clips: np.ndarray, cfg: FrontendCfg) -> np.ndarray:
 
 
 def _recording_job(
-    cfg: FrontendCfg, pad_mode: str, keep_waveforms: bool,
+    cfg: FrontendCfg,
+    pad_mode: str,
+    keep_waveforms: bool,
     item: tuple[str, list[tuple[float, float]]],
 ) -> tuple[np.ndarray, np.ndarray | None]:
     # One intra-op thread per worker: the parallelism is across recordings.
@@ -72,8 +79,14 @@ def _recording_job(
 
 
 def iter_feature_shards(
-    segments: pd.DataFrame, paths: dict[str, str], cfg: FrontendCfg, *, pad_mode: str = "repeat",
-    shard_size: int = 512, workers: int = 2, keep_waveforms: bool = False,
+    segments: pd.DataFrame,
+    paths: dict[str, str],
+    cfg: FrontendCfg,
+    *,
+    pad_mode: str = "repeat",
+    shard_size: int = 512,
+    workers: int = 2,
+    keep_waveforms: bool = False,
 ) -> Iterator[FeatureShard]:
     """Compute features for every segment, yielding shards in segment order.
 
@@ -91,7 +104,10 @@ def iter_feature_shards(
         keep_waveforms: Also keep the 16 kHz clips, for waveform encoders.
     """
     groups = [(rid, g) for rid, g in segments.groupby("recording_id", sort=False)]
-    items = [(paths[rid], list(zip(g["start_s"], g["end_s"], strict=True))) for rid, g in groups]
+    items = [
+        (paths[rid], list(zip(g["start_s"], g["end_s"], strict=True)))
+        for rid, g in groups
+    ]
     job = partial(_recording_job, cfg, pad_mode, keep_waveforms)
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     results: Iterable = pool.map(job, items, chunksize=2) if pool else map(job, items)
@@ -99,8 +115,11 @@ def iter_feature_shards(
     feats: list[np.ndarray] = []
     waves: list[np.ndarray] = []
     try:
-        for (_, g), (f, w) in tqdm(zip(groups, results, strict=True), total=len(groups),
-                                   desc="log-mel features"):
+        for (_, g), (f, w) in tqdm(
+            zip(groups, results, strict=True),
+            total=len(groups),
+            desc="log-mel features",
+        ):
             ids += list(g["segment_id"])
             feats.append(f)
             if w is not None:
@@ -114,7 +133,9 @@ def iter_feature_shards(
             pool.shutdown(cancel_futures=True)
 
 
-def _take(ids: list[str], feats: list[np.ndarray], waves: list[np.ndarray], n: int) -> FeatureShard:
+def _take(
+    ids: list[str], feats: list[np.ndarray], waves: list[np.ndarray], n: int
+) -> FeatureShard:
     f = np.concatenate(feats)
     w = np.concatenate(waves) if waves else None
     shard = FeatureShard(ids[:n], f[:n], None if w is None else w[:n])
@@ -124,7 +145,9 @@ def _take(ids: list[str], feats: list[np.ndarray], waves: list[np.ndarray], n: i
     return shard
 
 
-def write_feature_store(root: str | Path, shards: Iterable[FeatureShard], meta: dict[str, Any]) -> int:
+def write_feature_store(
+    root: str | Path, shards: Iterable[FeatureShard], meta: dict[str, Any]
+) -> int:
     """Write shards as ``.npy`` files with an index, replacing ``root`` atomically.
 
     Returns:
@@ -141,8 +164,12 @@ def write_feature_store(root: str | Path, shards: Iterable[FeatureShard], meta: 
         if shard.waveforms is not None:
             np.save(tmp / f"shard_{k:05d}.wave.npy", shard.waveforms)
         index += [(sid, k, row) for row, sid in enumerate(shard.segment_ids)]
-    pd.DataFrame(index, columns=["segment_id", "shard", "row"]).to_parquet(tmp / "index.parquet")
-    (tmp / "meta.json").write_text(json.dumps(meta | {"n_segments": len(index)}, indent=2))
+    pd.DataFrame(index, columns=["segment_id", "shard", "row"]).to_parquet(
+        tmp / "index.parquet"
+    )
+    (tmp / "meta.json").write_text(
+        json.dumps(meta | {"n_segments": len(index)}, indent=2)
+    )
     if root.exists():
         shutil.rmtree(root)
     tmp.rename(root)
@@ -155,7 +182,9 @@ class FeatureStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         if not (self.root / "index.parquet").exists():
-            raise FileNotFoundError(f"{self.root}: not a feature store (no index.parquet)")
+            raise FileNotFoundError(
+                f"{self.root}: not a feature store (no index.parquet)"
+            )
         self.index = pd.read_parquet(self.root / "index.parquet")
         self.meta = json.loads((self.root / "meta.json").read_text())
         self._rows = {sid: (s, r) for sid, s, r in self.index.itertuples(index=False)}

@@ -85,7 +85,9 @@ class LogMelFrontend(torch.nn.Module):
         # After subtracting the peak the maximum is 0, so the range is -min.
         lo = db.amin(dim=(-2, -1), keepdim=True)
         span = -lo
-        norm = torch.where(span > 0, (db - lo) / span.clamp_min(1e-12), torch.zeros_like(db))
+        norm = torch.where(
+            span > 0, (db - lo) / span.clamp_min(1e-12), torch.zeros_like(db)
+        )
         return norm.transpose(-2, -1)
 
 

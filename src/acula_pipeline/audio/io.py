@@ -82,7 +82,9 @@ def audio_info(path: str | Path) -> AudioInfo:
         raise
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
-    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), info.subtype)
+    return AudioInfo(
+        int(info.samplerate), int(info.channels), int(info.frames), info.subtype
+    )
 
 
 def read_audio(
@@ -105,7 +107,9 @@ def read_audio(
     start = int(round(start_s * info.sample_rate))
     stop = None if stop_s is None else int(round(stop_s * info.sample_rate))
     try:
-        data, sr = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+        data, sr = sf.read(
+            str(path), start=start, stop=stop, dtype="float32", always_2d=True
+        )
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
     return data, int(sr)
@@ -118,7 +122,9 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
 
 
-def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str) -> None:
+def write_audio(
+    path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str
+) -> None:
     """Write samples in [-1, 1] to a WAV file with the given PCM subtype."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(samples, -1.0, 1.0), sample_rate, subtype=subtype)

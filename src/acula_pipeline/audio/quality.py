@@ -26,7 +26,9 @@ class QualityCfg:
     silent_peak: float = 1e-4  # a recording whose peak is below this is all-silent
 
 
-def quality_stats(wave: np.ndarray, sample_rate: int, cfg: QualityCfg) -> dict[str, float]:
+def quality_stats(
+    wave: np.ndarray, sample_rate: int, cfg: QualityCfg
+) -> dict[str, float]:
     """Compute quality statistics of a mono signal at its native rate.
 
     Args:
@@ -43,7 +45,9 @@ def quality_stats(wave: np.ndarray, sample_rate: int, cfg: QualityCfg) -> dict[s
         return dict.fromkeys(QUALITY_COLUMNS, 0.0) | {"silence_fraction": 1.0}
     frame = max(1, int(0.02 * sample_rate))
     n_frames = max(1, x.size // frame)
-    framed = x[: n_frames * frame].reshape(n_frames, -1) if x.size >= frame else x[None, :]
+    framed = (
+        x[: n_frames * frame].reshape(n_frames, -1) if x.size >= frame else x[None, :]
+    )
     frame_rms = np.sqrt(np.mean(framed**2, axis=1))
     silent = frame_rms < 10 ** (cfg.silence_dbfs / 20)
     return {
@@ -56,7 +60,9 @@ def quality_stats(wave: np.ndarray, sample_rate: int, cfg: QualityCfg) -> dict[s
     }
 
 
-def rejection_reason(stats: dict[str, float], duration_s: float, cfg: QualityCfg) -> str | None:
+def rejection_reason(
+    stats: dict[str, float], duration_s: float, cfg: QualityCfg
+) -> str | None:
     """Return why a recording must be quarantined, or ``None`` if it is usable."""
     if duration_s <= 0:
         return "empty recording (0 samples)"

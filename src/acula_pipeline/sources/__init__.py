@@ -6,8 +6,8 @@ from acula_pipeline.sources.base import (
     SOURCES,
     SourceError,
     SourceScan,
-    scans_to_frames,
     scan_source,
+    scans_to_frames,
 )
 
 # Importing the adapters registers them.

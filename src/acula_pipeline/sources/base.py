@@ -12,18 +12,45 @@ from typing import Any
 from acula_pipeline.audio.io import AudioReadError, audio_info
 
 RECORDING_COLUMNS = (
-    "recording_id", "dataset", "subject_id", "path", "modality", "body_site", "device",
-    "sample_rate", "channels", "duration_s", "is_synthetic", "metadata",
+    "recording_id",
+    "dataset",
+    "subject_id",
+    "path",
+    "modality",
+    "body_site",
+    "device",
+    "sample_rate",
+    "channels",
+    "duration_s",
+    "is_synthetic",
+    "metadata",
 )
 # Label columns used by the evaluation tasks; a source fills the ones it has.
 LABEL_COLUMNS = (
-    "diagnosis", "has_crackles", "has_wheezes", "official_split",
-    "murmur", "murmur_at_site", "outcome", "age_group",
-    "covid_status", "smoker", "symptoms", "audio_quality_label",
-    "sex", "age_years",
+    "diagnosis",
+    "has_crackles",
+    "has_wheezes",
+    "official_split",
+    "murmur",
+    "murmur_at_site",
+    "outcome",
+    "age_group",
+    "covid_status",
+    "smoker",
+    "symptoms",
+    "audio_quality_label",
+    "sex",
+    "age_years",
 )
 QUARANTINE_COLUMNS = ("dataset", "path", "record", "stage", "reason")
-CYCLE_COLUMNS = ("recording_id", "cycle_index", "start_s", "end_s", "crackles", "wheezes")
+CYCLE_COLUMNS = (
+    "recording_id",
+    "cycle_index",
+    "start_s",
+    "end_s",
+    "crackles",
+    "wheezes",
+)
 
 
 class SourceError(ValueError):
@@ -38,11 +65,18 @@ class SourceScan:
     cycles: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
 
-    def reject(self, dataset: str, path: Path | str, reason: str, record: str = "") -> None:
+    def reject(
+        self, dataset: str, path: Path | str, reason: str, record: str = ""
+    ) -> None:
         """Add a quarantine row for a file (or a record inside it)."""
         self.quarantine.append(
-            {"dataset": dataset, "path": str(path), "record": record, "stage": "scan",
-             "reason": reason}
+            {
+                "dataset": dataset,
+                "path": str(path),
+                "record": record,
+                "stage": "scan",
+                "reason": reason,
+            }
         )
 
 
@@ -60,7 +94,9 @@ def register(name: str) -> Callable[[Adapter], Adapter]:
     return deco
 
 
-def scan_source(adapter: str, root: str | Path, dataset: str, is_synthetic: bool) -> SourceScan:
+def scan_source(
+    adapter: str, root: str | Path, dataset: str, is_synthetic: bool
+) -> SourceScan:
     """Run a registered adapter on a folder.
 
     Args:
@@ -73,7 +109,9 @@ def scan_source(adapter: str, root: str | Path, dataset: str, is_synthetic: bool
         SourceError: Unknown adapter or missing root.
     """
     if adapter not in SOURCES:
-        raise SourceError(f"unknown source adapter {adapter!r}; known: {sorted(SOURCES)}")
+        raise SourceError(
+            f"unknown source adapter {adapter!r}; known: {sorted(SOURCES)}"
+        )
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"{dataset}: root folder {root} does not exist")
@@ -81,9 +119,18 @@ def scan_source(adapter: str, root: str | Path, dataset: str, is_synthetic: bool
 
 
 def recording_row(
-    scan: SourceScan, *, dataset: str, path: Path, recording_id: str, subject_id: str,
-    modality: str, body_site: str | None, device: str | None, is_synthetic: bool,
-    metadata: dict[str, Any], labels: dict[str, Any],
+    scan: SourceScan,
+    *,
+    dataset: str,
+    path: Path,
+    recording_id: str,
+    subject_id: str,
+    modality: str,
+    body_site: str | None,
+    device: str | None,
+    is_synthetic: bool,
+    metadata: dict[str, Any],
+    labels: dict[str, Any],
 ) -> dict[str, Any] | None:
     """Build a unified row from header facts, or quarantine the file if unreadable."""
     try:
@@ -92,10 +139,17 @@ def recording_row(
         scan.reject(dataset, path, str(exc))
         return None
     row = {
-        "recording_id": recording_id, "dataset": dataset, "subject_id": subject_id,
-        "path": str(path), "modality": modality, "body_site": body_site, "device": device,
-        "sample_rate": info.sample_rate, "channels": info.channels,
-        "duration_s": info.duration_s, "is_synthetic": is_synthetic,
+        "recording_id": recording_id,
+        "dataset": dataset,
+        "subject_id": subject_id,
+        "path": str(path),
+        "modality": modality,
+        "body_site": body_site,
+        "device": device,
+        "sample_rate": info.sample_rate,
+        "channels": info.channels,
+        "duration_s": info.duration_s,
+        "is_synthetic": is_synthetic,
         "metadata": json.dumps(metadata, sort_keys=True, default=str),
     }
     row |= dict.fromkeys(LABEL_COLUMNS)
@@ -137,7 +191,10 @@ def scans_to_frames(scans: list[SourceScan]) -> tuple[Any, Any, Any]:
             f"{sorted(recordings.loc[dup, 'recording_id'].unique())[:5]}; give each source "
             "its own dataset name"
         )
-    cycles = pd.DataFrame([c for s in scans for c in s.cycles], columns=list(CYCLE_COLUMNS))
-    quarantine = pd.DataFrame([q for s in scans for q in s.quarantine],
-                              columns=list(QUARANTINE_COLUMNS))
+    cycles = pd.DataFrame(
+        [c for s in scans for c in s.cycles], columns=list(CYCLE_COLUMNS)
+    )
+    quarantine = pd.DataFrame(
+        [q for s in scans for q in s.quarantine], columns=list(QUARANTINE_COLUMNS)
+    )
     return recordings, cycles, quarantine

@@ -19,7 +19,9 @@ class PatientFileError(ValueError):
     """A CirCor patient file is malformed; the message names file and line."""
 
 
-def parse_patient_file(path: Path) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
+def parse_patient_file(
+    path: Path,
+) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
     """Parse ``{pid}.txt``: the recording lines and the ``#Key: value`` header fields.
 
     Raises:
@@ -30,32 +32,44 @@ def parse_patient_file(path: Path) -> tuple[list[tuple[str, str, str, str]], dic
         raise PatientFileError(f"CirCor patient file {path.name}: empty")
     first = lines[0].split()
     if len(first) != 3 or not all(p.isdigit() for p in first) or first[0] != path.stem:
-        raise PatientFileError(f"CirCor patient file {path.name} line 1: expected "
-                               f"'{path.stem} <n_recordings> <fs>', got {lines[0]!r}")
+        raise PatientFileError(
+            f"CirCor patient file {path.name} line 1: expected "
+            f"'{path.stem} <n_recordings> <fs>', got {lines[0]!r}"
+        )
     n = int(first[1])
     recordings = []
     for k, line in enumerate(lines[1 : n + 1], start=2):
         parts = line.split()
         if len(parts) != 4 or parts[0] not in SITES:
-            raise PatientFileError(f"CirCor patient file {path.name} line {k}: expected "
-                                   f"'<site> <hea> <wav> <tsv>', got {line!r}")
+            raise PatientFileError(
+                f"CirCor patient file {path.name} line {k}: expected "
+                f"'<site> <hea> <wav> <tsv>', got {line!r}"
+            )
         recordings.append((parts[0], parts[1], parts[2], parts[3]))
     if len(recordings) != n:
-        raise PatientFileError(f"CirCor patient file {path.name}: header announces {n} "
-                               f"recordings, found {len(recordings)}")
+        raise PatientFileError(
+            f"CirCor patient file {path.name}: header announces {n} "
+            f"recordings, found {len(recordings)}"
+        )
     fields = {}
     for line in lines[n + 1 :]:
         if line.startswith("#") and ":" in line:
             key, value = line[1:].split(":", 1)
             fields[key.strip()] = value.strip()
     if "Murmur" not in fields:
-        raise PatientFileError(f"CirCor patient file {path.name}: missing '#Murmur' field")
+        raise PatientFileError(
+            f"CirCor patient file {path.name}: missing '#Murmur' field"
+        )
     return recordings, fields
 
 
 def _label_error(fields: dict[str, str]) -> str | None:
-    checks = (("Murmur", MURMUR, False), ("Outcome", OUTCOME, True),
-              ("Age", AGES, True), ("Sex", SEXES, True))
+    checks = (
+        ("Murmur", MURMUR, False),
+        ("Outcome", OUTCOME, True),
+        ("Age", AGES, True),
+        ("Sex", SEXES, True),
+    )
     for key, allowed, optional in checks:
         value = nan_to_none(fields.get(key))
         if value is None and optional:
@@ -73,8 +87,10 @@ def parse_states(path: Path) -> int:
         if not parts:
             continue
         if len(parts) != 3 or parts[2] not in {"0", "1", "2", "3", "4"}:
-            raise ValueError(f"CirCor segmentation {path.name} line {n}: expected "
-                             f"'start end state(0-4)', got {line!r}")
+            raise ValueError(
+                f"CirCor segmentation {path.name} line {n}: expected "
+                f"'start end state(0-4)', got {line!r}"
+            )
         rows += 1
     return rows
 
@@ -96,7 +112,9 @@ def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             continue
         problem = _label_error(fields)
         meta_base = {k: nan_to_none(v) for k, v in fields.items()}
-        heard = set((nan_to_none(fields.get("Murmur locations")) or "").split("+")) - {""}
+        heard = set((nan_to_none(fields.get("Murmur locations")) or "").split("+")) - {
+            ""
+        }
         for site, _hea, wav_name, tsv_name in recs:
             listed.add(wav_name)
             wav = data / wav_name
@@ -107,24 +125,36 @@ def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                 scan.reject(dataset, wav, f"listed in {ptxt.name} but missing")
                 continue
             try:
-                n_states = parse_states(data / tsv_name) if (data / tsv_name).exists() else None
+                n_states = (
+                    parse_states(data / tsv_name)
+                    if (data / tsv_name).exists()
+                    else None
+                )
             except ValueError as exc:
                 scan.reject(dataset, wav, str(exc))
                 continue
             murmur = fields["Murmur"]
             recording_row(
-                scan, dataset=dataset, path=wav, recording_id=f"{dataset}/{wav.stem}",
-                subject_id=f"{dataset}:{ptxt.stem}", modality="heart", body_site=site,
+                scan,
+                dataset=dataset,
+                path=wav,
+                recording_id=f"{dataset}/{wav.stem}",
+                subject_id=f"{dataset}:{ptxt.stem}",
+                modality="heart",
+                body_site=site,
                 device="Littmann 3200" if not is_synthetic else "synthetic stethoscope",
                 is_synthetic=is_synthetic,
-                metadata=meta_base | {"patient": ptxt.stem, "site": site,
-                                      "segmentation_rows": n_states},
-                labels={"murmur": murmur,
-                        "murmur_at_site": (site in heard) if murmur == "Present" else
-                        (False if murmur == "Absent" else None),
-                        "outcome": nan_to_none(fields.get("Outcome")),
-                        "age_group": nan_to_none(fields.get("Age")),
-                        "sex": (nan_to_none(fields.get("Sex")) or "").lower() or None},
+                metadata=meta_base
+                | {"patient": ptxt.stem, "site": site, "segmentation_rows": n_states},
+                labels={
+                    "murmur": murmur,
+                    "murmur_at_site": (site in heard)
+                    if murmur == "Present"
+                    else (False if murmur == "Absent" else None),
+                    "outcome": nan_to_none(fields.get("Outcome")),
+                    "age_group": nan_to_none(fields.get("Age")),
+                    "sex": (nan_to_none(fields.get("Sex")) or "").lower() or None,
+                },
             )
     for wav in sorted(data.glob("*.wav")):
         if wav.name not in listed:

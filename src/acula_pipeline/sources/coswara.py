@@ -11,19 +11,46 @@ from typing import Any
 from acula_pipeline.sources.base import SourceScan, recording_row, register
 
 FILES = {
-    "breathing-deep": "breath", "breathing-shallow": "breath",
-    "cough-heavy": "cough", "cough-shallow": "cough",
-    "counting-fast": "voice", "counting-normal": "voice",
-    "vowel-a": "voice", "vowel-e": "voice", "vowel-o": "voice",
+    "breathing-deep": "breath",
+    "breathing-shallow": "breath",
+    "cough-heavy": "cough",
+    "cough-shallow": "cough",
+    "counting-fast": "voice",
+    "counting-normal": "voice",
+    "vowel-a": "voice",
+    "vowel-e": "voice",
+    "vowel-o": "voice",
 }
-COVID_STATUS = frozenset({
-    "healthy", "positive_mild", "positive_moderate", "positive_asymp",
-    "resp_illness_not_identified", "no_resp_illness_exposed", "recovered_full",
-    "under_validation",
-})
+COVID_STATUS = frozenset(
+    {
+        "healthy",
+        "positive_mild",
+        "positive_moderate",
+        "positive_asymp",
+        "resp_illness_not_identified",
+        "no_resp_illness_exposed",
+        "recovered_full",
+        "under_validation",
+    }
+)
 GENDERS = frozenset({"male", "female", "other"})
-SYMPTOMS = ("cough", "fever", "cld", "st", "bd", "mp", "ftg", "loss_of_smell", "diarrhoea",
-            "asthma", "cold", "diabetes", "ht", "ihd", "pneumonia")
+SYMPTOMS = (
+    "cough",
+    "fever",
+    "cld",
+    "st",
+    "bd",
+    "mp",
+    "ftg",
+    "loss_of_smell",
+    "diarrhoea",
+    "asthma",
+    "cold",
+    "diabetes",
+    "ht",
+    "ihd",
+    "pneumonia",
+)
 BATCH = re.compile(r"^\d{8}$")
 
 
@@ -62,16 +89,30 @@ def _metadata(folder: Path, csv_row: dict | None) -> dict[str, Any]:
         return meta
     if csv_row is not None:
         return {k: v for k, v in csv_row.items() if v not in ("", None)}
-    raise ValueError(f"Coswara participant {folder.name}: no metadata.json and no row in "
-                     f"{folder.parent.name}.csv")
+    raise ValueError(
+        f"Coswara participant {folder.name}: no metadata.json and no row in "
+        f"{folder.parent.name}.csv"
+    )
+
+
+def _age(value: Any) -> float | None:
+    # Ages are free-entry numbers; anything else stays only in the raw metadata.
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _label_error(meta: dict[str, Any]) -> str | None:
     status = meta.get("covid_status")
     if status not in COVID_STATUS:
-        return f"unknown covid_status {status!r}; expected one of {sorted(COVID_STATUS)}"
+        return (
+            f"unknown covid_status {status!r}; expected one of {sorted(COVID_STATUS)}"
+        )
     if meta.get("g") not in GENDERS:
-        return f"unknown gender 'g' {meta.get('g')!r}; expected one of {sorted(GENDERS)}"
+        return (
+            f"unknown gender 'g' {meta.get('g')!r}; expected one of {sorted(GENDERS)}"
+        )
     return None
 
 
@@ -80,7 +121,9 @@ def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read a Coswara copy: one row per audio file, labels from the participant's metadata."""
     scan = SourceScan()
     quality = _quality_labels(root)
-    for batch_dir in sorted(p for p in root.iterdir() if p.is_dir() and BATCH.match(p.name)):
+    for batch_dir in sorted(
+        p for p in root.iterdir() if p.is_dir() and BATCH.match(p.name)
+    ):
         rows = _batch_rows(batch_dir)
         for folder in sorted(p for p in batch_dir.iterdir() if p.is_dir()):
             pid = folder.name
@@ -102,19 +145,31 @@ def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                     scan.reject(dataset, other, "unexpected file in participant folder")
             for wav in wavs:
                 if wav.stem not in FILES:
-                    scan.reject(dataset, wav, f"unknown recording name {wav.stem!r}; expected "
-                                f"one of {sorted(FILES)}")
+                    scan.reject(
+                        dataset,
+                        wav,
+                        f"unknown recording name {wav.stem!r}; expected "
+                        f"one of {sorted(FILES)}",
+                    )
                     continue
-                age = meta.get("a")
                 recording_row(
-                    scan, dataset=dataset, path=wav, recording_id=f"{dataset}/{pid}/{wav.stem}",
-                    subject_id=f"{dataset}:{pid}", modality=FILES[wav.stem], body_site=None,
-                    device=meta.get("dT"), is_synthetic=is_synthetic,
+                    scan,
+                    dataset=dataset,
+                    path=wav,
+                    recording_id=f"{dataset}/{pid}/{wav.stem}",
+                    subject_id=f"{dataset}:{pid}",
+                    modality=FILES[wav.stem],
+                    body_site=None,
+                    device=meta.get("dT"),
+                    is_synthetic=is_synthetic,
                     metadata=meta | {"batch": batch_dir.name, "recording": wav.stem},
-                    labels={"covid_status": meta["covid_status"], "sex": meta["g"],
-                            "age_years": float(age) if str(age).strip() not in ("", "None") else None,
-                            "smoker": truthy(meta.get("smoker", "")),
-                            "symptoms": ",".join(symptoms),
-                            "audio_quality_label": quality.get(f"{pid}_{wav.stem}")},
+                    labels={
+                        "covid_status": meta["covid_status"],
+                        "sex": meta["g"],
+                        "age_years": _age(meta.get("a")),
+                        "smoker": truthy(meta.get("smoker", "")),
+                        "symptoms": ",".join(symptoms),
+                        "audio_quality_label": quality.get(f"{pid}_{wav.stem}"),
+                    },
                 )
     return scan

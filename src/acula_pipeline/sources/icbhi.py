@@ -15,7 +15,16 @@ from acula_pipeline.sources.base import (
 )
 
 DIAGNOSES = frozenset(
-    {"URTI", "Healthy", "Asthma", "COPD", "LRTI", "Bronchiectasis", "Pneumonia", "Bronchiolitis"}
+    {
+        "URTI",
+        "Healthy",
+        "Asthma",
+        "COPD",
+        "LRTI",
+        "Bronchiectasis",
+        "Pneumonia",
+        "Bronchiolitis",
+    }
 )
 STEM = re.compile(
     r"^(?P<patient>\d{3})_(?P<index>\w+?)_(?P<loc>Tc|Al|Ar|Pl|Pr|Ll|Lr)_(?P<mode>sc|mc)_"
@@ -25,8 +34,14 @@ AUDIO_DIRS = ("audio_and_txt_files", "ICBHI_final_database")
 DIAGNOSIS_FILES = ("patient_diagnosis.csv", "ICBHI_Challenge_diagnosis.txt")
 # Documentation and table files that may sit next to the recordings.
 KNOWN_TXT = frozenset(
-    {"filename_format", "filename_differences", "demographic_info",
-     "ICBHI_challenge_train_test", "ICBHI_Challenge_diagnosis", "ICBHI_Challenge_demographic_information"}
+    {
+        "filename_format",
+        "filename_differences",
+        "demographic_info",
+        "ICBHI_challenge_train_test",
+        "ICBHI_Challenge_diagnosis",
+        "ICBHI_Challenge_demographic_information",
+    }
 )
 
 
@@ -45,7 +60,9 @@ def _audio_dir(root: Path) -> Path:
             return hit
     if any(root.glob("*.wav")):
         return root
-    raise SourceError(f"ICBHI: no {' or '.join(AUDIO_DIRS)} folder with .wav files under {root}")
+    raise SourceError(
+        f"ICBHI: no {' or '.join(AUDIO_DIRS)} folder with .wav files under {root}"
+    )
 
 
 def _read_diagnoses(path: Path, dataset: str, scan: SourceScan) -> dict[str, str]:
@@ -55,17 +72,28 @@ def _read_diagnoses(path: Path, dataset: str, scan: SourceScan) -> dict[str, str
             continue
         parts = [p.strip() for p in re.split(r"[,\t]", line)]
         if len(parts) != 2:
-            scan.reject(dataset, path, f"line {n}: expected 2 columns (patient, diagnosis), "
-                        f"got {len(parts)}", record=f"line {n}")
+            scan.reject(
+                dataset,
+                path,
+                f"line {n}: expected 2 columns (patient, diagnosis), got {len(parts)}",
+                record=f"line {n}",
+            )
         elif parts[1] not in DIAGNOSES:
-            scan.reject(dataset, path, f"line {n}: unknown diagnosis {parts[1]!r}; expected one "
-                        f"of {sorted(DIAGNOSES)}", record=f"patient {parts[0]}")
+            scan.reject(
+                dataset,
+                path,
+                f"line {n}: unknown diagnosis {parts[1]!r}; expected one "
+                f"of {sorted(DIAGNOSES)}",
+                record=f"patient {parts[0]}",
+            )
         else:
             out[parts[0]] = parts[1]
     return out
 
 
-def _read_demographics(path: Path | None, dataset: str, scan: SourceScan) -> dict[str, dict]:
+def _read_demographics(
+    path: Path | None, dataset: str, scan: SourceScan
+) -> dict[str, dict]:
     out: dict[str, dict] = {}
     if path is None:
         return out
@@ -74,13 +102,22 @@ def _read_demographics(path: Path | None, dataset: str, scan: SourceScan) -> dic
         if not parts:
             continue
         if len(parts) != 6:
-            scan.reject(dataset, path, f"line {n}: expected 6 columns, got {len(parts)}",
-                        record=f"line {n}")
+            scan.reject(
+                dataset,
+                path,
+                f"line {n}: expected 6 columns, got {len(parts)}",
+                record=f"line {n}",
+            )
             continue
         pid, age, sex, bmi, weight, height = parts
         try:
-            out[pid] = {"age": to_float(age), "sex": nan_to_none(sex), "adult_bmi": to_float(bmi),
-                        "child_weight": to_float(weight), "child_height": to_float(height)}
+            out[pid] = {
+                "age": to_float(age),
+                "sex": nan_to_none(sex),
+                "adult_bmi": to_float(bmi),
+                "child_weight": to_float(weight),
+                "child_height": to_float(height),
+            }
         except ValueError as exc:
             scan.reject(dataset, path, f"line {n}: {exc}", record=f"patient {pid}")
     return out
@@ -105,16 +142,20 @@ def parse_annotation(path: Path) -> list[tuple[float, float, int, int]]:
         if not parts:
             continue
         if len(parts) != 4:
-            raise ValueError(f"ICBHI annotation {path.name} line {n}: expected 4 columns, "
-                             f"got {len(parts)}")
+            raise ValueError(
+                f"ICBHI annotation {path.name} line {n}: expected 4 columns, "
+                f"got {len(parts)}"
+            )
         try:
             start, end = float(parts[0]), float(parts[1])
             crackles, wheezes = int(parts[2]), int(parts[3])
         except ValueError as exc:
             raise ValueError(f"ICBHI annotation {path.name} line {n}: {exc}") from exc
         if crackles not in (0, 1) or wheezes not in (0, 1) or not 0 <= start < end:
-            raise ValueError(f"ICBHI annotation {path.name} line {n}: expected 0 <= start < end "
-                             f"and 0/1 flags, got {line.strip()!r}")
+            raise ValueError(
+                f"ICBHI annotation {path.name} line {n}: expected 0 <= start < end "
+                f"and 0/1 flags, got {line.strip()!r}"
+            )
         cycles.append((start, end, crackles, wheezes))
     if not cycles:
         raise ValueError(f"ICBHI annotation {path.name}: no respiratory cycles")
@@ -139,12 +180,20 @@ def scan_icbhi(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     for wav in sorted(audio_dir.glob("*.wav")):
         m = STEM.match(wav.stem)
         if m is None:
-            scan.reject(dataset, wav, "file name does not follow "
-                        "{patient}_{index}_{location}_{mode}_{equipment}")
+            scan.reject(
+                dataset,
+                wav,
+                "file name does not follow "
+                "{patient}_{index}_{location}_{mode}_{equipment}",
+            )
             continue
         pid = m["patient"]
         if pid not in diagnoses:
-            scan.reject(dataset, wav, f"patient {pid} has no valid diagnosis in {diag_file.name}")
+            scan.reject(
+                dataset,
+                wav,
+                f"patient {pid} has no valid diagnosis in {diag_file.name}",
+            )
             continue
         txt = wav.with_suffix(".txt")
         try:
@@ -157,25 +206,49 @@ def scan_icbhi(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             continue
         person = demo.get(pid, {})
         rec_id = f"{dataset}/{wav.stem}"
-        meta = {"patient": pid, "recording_index": m["index"], "chest_location": m["loc"],
-                "acquisition_mode": m["mode"], "equipment": m["device"],
-                "diagnosis": diagnoses[pid], **person, "n_cycles": len(cycles),
-                "n_crackle_cycles": sum(c[2] for c in cycles),
-                "n_wheeze_cycles": sum(c[3] for c in cycles)}
+        meta = {
+            "patient": pid,
+            "recording_index": m["index"],
+            "chest_location": m["loc"],
+            "acquisition_mode": m["mode"],
+            "equipment": m["device"],
+            "diagnosis": diagnoses[pid],
+            **person,
+            "n_cycles": len(cycles),
+            "n_crackle_cycles": sum(c[2] for c in cycles),
+            "n_wheeze_cycles": sum(c[3] for c in cycles),
+        }
         sex = {"F": "female", "M": "male"}.get(person.get("sex") or "")
         row = recording_row(
-            scan, dataset=dataset, path=wav, recording_id=rec_id, subject_id=f"{dataset}:{pid}",
-            modality="lung", body_site=m["loc"], device=m["device"], is_synthetic=is_synthetic,
+            scan,
+            dataset=dataset,
+            path=wav,
+            recording_id=rec_id,
+            subject_id=f"{dataset}:{pid}",
+            modality="lung",
+            body_site=m["loc"],
+            device=m["device"],
+            is_synthetic=is_synthetic,
             metadata=meta,
-            labels={"diagnosis": diagnoses[pid], "has_crackles": meta["n_crackle_cycles"] > 0,
-                    "has_wheezes": meta["n_wheeze_cycles"] > 0,
-                    "official_split": split.get(wav.stem), "sex": sex,
-                    "age_years": person.get("age")},
+            labels={
+                "diagnosis": diagnoses[pid],
+                "has_crackles": meta["n_crackle_cycles"] > 0,
+                "has_wheezes": meta["n_wheeze_cycles"] > 0,
+                "official_split": split.get(wav.stem),
+                "sex": sex,
+                "age_years": person.get("age"),
+            },
         )
         if row is not None:
             scan.cycles += [
-                {"recording_id": rec_id, "cycle_index": i, "start_s": s, "end_s": e,
-                 "crackles": bool(c), "wheezes": bool(w)}
+                {
+                    "recording_id": rec_id,
+                    "cycle_index": i,
+                    "start_s": s,
+                    "end_s": e,
+                    "crackles": bool(c),
+                    "wheezes": bool(w),
+                }
                 for i, (s, e, c, w) in enumerate(cycles)
             ]
     return scan

@@ -38,7 +38,9 @@ def subject_rng(seed: int, dataset: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, tag, index])
 
 
-def bandpass(x: np.ndarray, lo: float, hi: float, sr: int, order: int = 4) -> np.ndarray:
+def bandpass(
+    x: np.ndarray, lo: float, hi: float, sr: int, order: int = 4
+) -> np.ndarray:
     """Butterworth band-pass, clamped to the valid band of ``sr``."""
     nyq = sr / 2
     lo = max(lo, 1.0)
@@ -49,7 +51,9 @@ def bandpass(x: np.ndarray, lo: float, hi: float, sr: int, order: int = 4) -> np
     return signal.sosfilt(sos, x)
 
 
-def coloured_noise(n: int, rng: np.random.Generator, exponent: float = 1.0) -> np.ndarray:
+def coloured_noise(
+    n: int, rng: np.random.Generator, exponent: float = 1.0
+) -> np.ndarray:
     """Unit-RMS noise with power spectrum ~ 1/f**exponent (1 = pink, 2 = brown)."""
     if n == 0:
         return np.zeros(0)
@@ -65,13 +69,17 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x**2))) if x.size else 0.0
 
 
-def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator, exponent: float) -> np.ndarray:
+def add_noise(
+    x: np.ndarray, snr_db: float, rng: np.random.Generator, exponent: float
+) -> np.ndarray:
     """Add coloured background noise at the given SNR relative to the signal."""
     noise = coloured_noise(x.size, rng, exponent)
     return x + noise * rms(x) / (10 ** (snr_db / 20))
 
 
-def device_colouration(x: np.ndarray, sr: int, lo: float, hi: float, rng: np.random.Generator) -> np.ndarray:
+def device_colouration(
+    x: np.ndarray, sr: int, lo: float, hi: float, rng: np.random.Generator
+) -> np.ndarray:
     """A device's frequency response: a band-pass with a random resonance and tilt."""
     y = bandpass(x, lo, hi, sr, order=2)
     centre = rng.uniform(lo * 2, min(hi, sr / 2 * 0.9))

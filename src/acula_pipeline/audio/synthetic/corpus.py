@@ -41,7 +41,11 @@ def _write_coswara(root: Path, cfg: SyntheticCfg, index: int) -> dict:
     return cough.write_participant(root, index, cfg, empty=index < cfg.empty_recordings)
 
 
-_WRITERS = {"circor2022": _write_circor, "icbhi2017": _write_icbhi, "coswara": _write_coswara}
+_WRITERS = {
+    "circor2022": _write_circor,
+    "icbhi2017": _write_icbhi,
+    "coswara": _write_coswara,
+}
 
 
 class SyntheticCorpus:
@@ -78,12 +82,20 @@ class SyntheticCorpus:
                 folder.mkdir(parents=True, exist_ok=True)
                 (root / dataset / "SYNTHETIC.txt").write_text(NOTICE)
                 job = partial(_WRITERS[dataset], folder, self.cfg)
-                rows = list(tqdm(pool.map(job, range(n)), total=n, desc=f"synthetic {dataset}"))
+                rows = list(
+                    tqdm(pool.map(job, range(n)), total=n, desc=f"synthetic {dataset}")
+                )
                 self._write_shared(dataset, folder, rows)
                 counts[dataset] = n
         (root / "manifest.json").write_text(
-            json.dumps({"is_synthetic": True, "config": self.cfg.model_dump(), "subjects": counts},
-                       indent=2)
+            json.dumps(
+                {
+                    "is_synthetic": True,
+                    "config": self.cfg.model_dump(),
+                    "subjects": counts,
+                },
+                indent=2,
+            )
         )
         logger.info("Synthetic corpus written to %s: %s subjects", root, counts)
         return counts

@@ -20,24 +20,56 @@ from acula_pipeline.audio.synthetic.common import (
 
 SR = 4000
 SITES = ("AV", "PV", "TV", "MV")
-AGE_HR = {"Neonate": 140, "Infant": 125, "Child": 95, "Adolescent": 78, "Young adult": 70}
-AGE_SIZE = {  # (height cm, weight kg) means
-    "Neonate": (50, 3.5), "Infant": (68, 8.0), "Child": (115, 22.0),
-    "Adolescent": (160, 50.0), "Young adult": (170, 65.0),
+AGE_HR = {
+    "Neonate": 140,
+    "Infant": 125,
+    "Child": 95,
+    "Adolescent": 78,
+    "Young adult": 70,
 }
-SYS_TIMING = {"Early-systolic": (0.0, 0.45), "Mid-systolic": (0.25, 0.75),
-              "Late-systolic": (0.55, 1.0), "Holosystolic": (0.0, 1.0)}
-DIA_TIMING = {"Early-diastolic": (0.0, 0.4), "Mid-diastolic": (0.3, 0.7),
-              "Holodiastolic": (0.0, 1.0)}
+AGE_SIZE = {  # (height cm, weight kg) means
+    "Neonate": (50, 3.5),
+    "Infant": (68, 8.0),
+    "Child": (115, 22.0),
+    "Adolescent": (160, 50.0),
+    "Young adult": (170, 65.0),
+}
+SYS_TIMING = {
+    "Early-systolic": (0.0, 0.45),
+    "Mid-systolic": (0.25, 0.75),
+    "Late-systolic": (0.55, 1.0),
+    "Holosystolic": (0.0, 1.0),
+}
+DIA_TIMING = {
+    "Early-diastolic": (0.0, 0.4),
+    "Mid-diastolic": (0.3, 0.7),
+    "Holodiastolic": (0.0, 1.0),
+}
 PITCH_BAND = {"Low": (60.0, 200.0), "Medium": (150.0, 400.0), "High": (300.0, 700.0)}
 SYS_GRADES = ("I/VI", "II/VI", "III/VI", "IV/VI", "V/VI", "VI/VI")
 DIA_GRADES = ("I/IV", "II/IV", "III/IV")
 HEADER_KEYS = (
-    "Age", "Sex", "Height", "Weight", "Pregnancy status", "Murmur", "Murmur locations",
-    "Most audible location", "Systolic murmur timing", "Systolic murmur shape",
-    "Systolic murmur grading", "Systolic murmur pitch", "Systolic murmur quality",
-    "Diastolic murmur timing", "Diastolic murmur shape", "Diastolic murmur grading",
-    "Diastolic murmur pitch", "Diastolic murmur quality", "Outcome", "Campaign", "Additional ID",
+    "Age",
+    "Sex",
+    "Height",
+    "Weight",
+    "Pregnancy status",
+    "Murmur",
+    "Murmur locations",
+    "Most audible location",
+    "Systolic murmur timing",
+    "Systolic murmur shape",
+    "Systolic murmur grading",
+    "Systolic murmur pitch",
+    "Systolic murmur quality",
+    "Diastolic murmur timing",
+    "Diastolic murmur shape",
+    "Diastolic murmur grading",
+    "Diastolic murmur pitch",
+    "Diastolic murmur quality",
+    "Outcome",
+    "Campaign",
+    "Additional ID",
 )
 CSV_COLUMNS = ("Patient ID", "Locations", *HEADER_KEYS)
 
@@ -46,12 +78,16 @@ def _heart_sound(rng: np.random.Generator, f0: float, dur: float) -> np.ndarray:
     n = int(dur * SR)
     t = np.arange(n) / SR
     env = np.exp(-0.5 * ((t - dur * 0.35) / (dur * 0.18)) ** 2)
-    tone = sum(a * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.3))
-               for k, a in ((1.0, 1.0), (1.7, 0.5), (2.6, 0.25)))
+    tone = sum(
+        a * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.3))
+        for k, a in ((1.0, 1.0), (1.7, 0.5), (2.6, 0.25))
+    )
     return env * tone
 
 
-def _murmur(rng: np.random.Generator, n: int, shape: str, pitch: str, quality: str) -> np.ndarray:
+def _murmur(
+    rng: np.random.Generator, n: int, shape: str, pitch: str, quality: str
+) -> np.ndarray:
     lo, hi = PITCH_BAND[pitch]
     if quality == "Musical":
         t = np.arange(n) / SR
@@ -69,12 +105,20 @@ def _murmur(rng: np.random.Generator, n: int, shape: str, pitch: str, quality: s
 def _murmur_fields(rng: np.random.Generator) -> dict[str, str]:
     sys_grade = SYS_GRADES[min(int(rng.exponential(1.1)), 5)]
     fields = {
-        "Systolic murmur timing": str(rng.choice(list(SYS_TIMING), p=[0.3, 0.15, 0.05, 0.5])),
-        "Systolic murmur shape": str(rng.choice(["Crescendo", "Decrescendo", "Diamond", "Plateau"],
-                                                p=[0.1, 0.2, 0.2, 0.5])),
+        "Systolic murmur timing": str(
+            rng.choice(list(SYS_TIMING), p=[0.3, 0.15, 0.05, 0.5])
+        ),
+        "Systolic murmur shape": str(
+            rng.choice(
+                ["Crescendo", "Decrescendo", "Diamond", "Plateau"],
+                p=[0.1, 0.2, 0.2, 0.5],
+            )
+        ),
         "Systolic murmur grading": sys_grade,
         "Systolic murmur pitch": str(rng.choice(list(PITCH_BAND), p=[0.5, 0.3, 0.2])),
-        "Systolic murmur quality": str(rng.choice(["Blowing", "Harsh", "Musical"], p=[0.5, 0.4, 0.1])),
+        "Systolic murmur quality": str(
+            rng.choice(["Blowing", "Harsh", "Musical"], p=[0.5, 0.4, 0.1])
+        ),
     }
     diastolic = rng.random() < 0.12
     for key in ("timing", "shape", "grading", "pitch", "quality"):
@@ -98,8 +142,9 @@ def _grade_amplitude(grade: str, strength: float) -> float:
     return strength * 0.08 * 1.6 ** (ROMAN[grade.split("/")[0]] - 1)
 
 
-def synth_recording(rng, seconds, hr, murmur: dict[str, str] | None, site_gain: float,
-                    cfg: SyntheticCfg) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
+def synth_recording(
+    rng, seconds, hr, murmur: dict[str, str] | None, site_gain: float, cfg: SyntheticCfg
+) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
     """One phonocardiogram and its CirCor state segmentation (start, end, state)."""
     n = int(seconds * SR)
     x = np.zeros(n)
@@ -119,18 +164,32 @@ def synth_recording(rng, seconds, hr, murmur: dict[str, str] | None, site_gain: 
         sys_lo, sys_hi = t + s1, t + s1 + systole
         dia_lo, dia_hi = sys_hi + s2, t + period
         if murmur is not None:
-            for phase, (lo, hi), timing in (("Systolic", (sys_lo, sys_hi), SYS_TIMING),
-                                            ("Diastolic", (dia_lo, dia_hi), DIA_TIMING)):
+            for phase, (lo, hi), timing in (
+                ("Systolic", (sys_lo, sys_hi), SYS_TIMING),
+                ("Diastolic", (dia_lo, dia_hi), DIA_TIMING),
+            ):
                 when = murmur[f"{phase} murmur timing"]
                 if when == "nan":
                     continue
                 a, b = timing[when]
                 m_lo, m_hi = lo + a * (hi - lo), lo + b * (hi - lo)
-                seg = _murmur(rng, int((m_hi - m_lo) * SR), murmur[f"{phase} murmur shape"],
-                              murmur[f"{phase} murmur pitch"], murmur[f"{phase} murmur quality"])
-                amp = _grade_amplitude(murmur[f"{phase} murmur grading"], cfg.label_strength)
+                seg = _murmur(
+                    rng,
+                    int((m_hi - m_lo) * SR),
+                    murmur[f"{phase} murmur shape"],
+                    murmur[f"{phase} murmur pitch"],
+                    murmur[f"{phase} murmur quality"],
+                )
+                amp = _grade_amplitude(
+                    murmur[f"{phase} murmur grading"], cfg.label_strength
+                )
                 place(x, seg * amp * site_gain, int(m_lo * SR))
-        states += [(t, sys_lo, 1), (sys_lo, sys_hi, 2), (sys_hi, dia_lo, 3), (dia_lo, dia_hi, 4)]
+        states += [
+            (t, sys_lo, 1),
+            (sys_lo, sys_hi, 2),
+            (sys_hi, dia_lo, 3),
+            (dia_lo, dia_hi, 4),
+        ]
         t = dia_hi
     states.append((t, seconds, 0))
     x = device_colouration(x, SR, 20.0, 900.0, rng)
@@ -138,7 +197,9 @@ def synth_recording(rng, seconds, hr, murmur: dict[str, str] | None, site_gain: 
     return normalise_peak(x, rng.uniform(0.3, 0.9)), states
 
 
-def _patient_header(rng: np.random.Generator, cfg: SyntheticCfg) -> tuple[dict[str, str], bool]:
+def _patient_header(
+    rng: np.random.Generator, cfg: SyntheticCfg
+) -> tuple[dict[str, str], bool]:
     age = str(rng.choice(list(AGE_HR), p=[0.05, 0.2, 0.55, 0.15, 0.05]))
     h, w = AGE_SIZE[age]
     status = str(rng.choice(["Present", "Absent", "Unknown"], p=[0.32, 0.6, 0.08]))
@@ -151,7 +212,9 @@ def _patient_header(rng: np.random.Generator, cfg: SyntheticCfg) -> tuple[dict[s
         "Sex": str(rng.choice(["Female", "Male"])),
         "Height": f"{max(40.0, rng.normal(h, h * 0.08)):.1f}",
         "Weight": f"{max(2.0, rng.normal(w, w * 0.15)):.1f}",
-        "Pregnancy status": str(age in ("Adolescent", "Young adult") and rng.random() < 0.05),
+        "Pregnancy status": str(
+            age in ("Adolescent", "Young adult") and rng.random() < 0.05
+        ),
         "Murmur": status,
         "Murmur locations": "nan",
         "Most audible location": "nan",
@@ -181,8 +244,9 @@ def write_patient(root: Path, index: int, cfg: SyntheticCfg) -> dict[str, str]:
     rng = subject_rng(cfg.seed, "circor2022", index)
     pid = str(10000 + index * 7 + int(rng.integers(0, 7)))
     head, audible = _patient_header(rng, cfg)
-    sites = sorted(rng.choice(SITES, size=int(rng.integers(2, 5)), replace=False),
-                   key=SITES.index)
+    sites = sorted(
+        rng.choice(SITES, size=int(rng.integers(2, 5)), replace=False), key=SITES.index
+    )
     heard = [s for s in sites if rng.random() < 0.75] or [sites[0]]
     loudest = str(rng.choice(heard))
     if head["Murmur"] == "Present":

@@ -42,7 +42,9 @@ def _crackle(rng: np.random.Generator, sr: int, fine: bool) -> np.ndarray:
     dur = rng.uniform(0.004, 0.008) if fine else rng.uniform(0.012, 0.02)
     f = rng.uniform(500, 900) if fine else rng.uniform(180, 350)
     t = np.arange(int(dur * sr)) / sr
-    return np.sin(2 * np.pi * f * t) * np.exp(-t / (dur / 3)) * (1 - np.exp(-t / 0.0005))
+    return (
+        np.sin(2 * np.pi * f * t) * np.exp(-t / (dur / 3)) * (1 - np.exp(-t / 0.0005))
+    )
 
 
 def _wheeze(rng: np.random.Generator, sr: int, dur: float) -> np.ndarray:
@@ -54,12 +56,22 @@ def _wheeze(rng: np.random.Generator, sr: int, dur: float) -> np.ndarray:
     return tone * np.sin(np.pi * np.linspace(0, 1, n)) ** 0.5
 
 
-def synth_recording(rng, seconds: float, device: str, location: str, rate_bpm: float,
-                    p_crackle: float, p_wheeze: float, cfg: SyntheticCfg):
+def synth_recording(
+    rng,
+    seconds: float,
+    device: str,
+    location: str,
+    rate_bpm: float,
+    p_crackle: float,
+    p_wheeze: float,
+    cfg: SyntheticCfg,
+):
     """One lung recording and its cycle annotations ``(start, end, crackles, wheezes)``."""
     sr, _, band = DEVICES[device]
     n = int(seconds * sr)
-    breath = bandpass(rng.standard_normal(n + 2000), 100, 900 if location != "Tc" else 1500, sr)[2000:]
+    breath = bandpass(
+        rng.standard_normal(n + 2000), 100, 900 if location != "Tc" else 1500, sr
+    )[2000:]
     env = np.zeros(n)
     x = np.zeros(n)
     cycles = []
@@ -77,15 +89,24 @@ def synth_recording(rng, seconds: float, device: str, location: str, rate_bpm: f
         if crackles:
             for _ in range(int(rng.integers(3, 10))):
                 at = t + rng.uniform(0.1, 0.95) * insp
-                place(x, _crackle(rng, sr, fine) * rng.uniform(0.6, 1.4) * cfg.label_strength,
-                      int(at * sr))
+                place(
+                    x,
+                    _crackle(rng, sr, fine)
+                    * rng.uniform(0.6, 1.4)
+                    * cfg.label_strength,
+                    int(at * sr),
+                )
         if wheezes:
             dur = min(period - insp, rng.uniform(0.25, 1.0))
             at = t + insp + rng.uniform(0, max(period - insp - dur, 0.0))
             place(x, _wheeze(rng, sr, dur) * 0.35 * cfg.label_strength, int(at * sr))
         # Annotators miss or invent an adventitious sound now and then.
         if rng.random() < cfg.label_noise:
-            crackles, wheezes = (not crackles, wheezes) if rng.random() < 0.5 else (crackles, not wheezes)
+            crackles, wheezes = (
+                (not crackles, wheezes)
+                if rng.random() < 0.5
+                else (crackles, not wheezes)
+            )
         cycles.append((t, t + period, int(crackles), int(wheezes)))
         t += period
     x += breath * env * 0.4
@@ -119,8 +140,16 @@ def write_patient(root: Path, index: int, cfg: SyntheticCfg) -> dict[str, object
         loc = str(rng.choice(LOCATIONS))
         mode = "sc" if rng.random() < 0.7 else "mc"
         stem = f"{pid}_{k + 1}b1_{loc}_{mode}_{device}"
-        x, cycles = synth_recording(rng, float(rng.choice([20.0, rng.uniform(12, 30)])), device,
-                                    loc, rate, p_crackle, p_wheeze, cfg)
+        x, cycles = synth_recording(
+            rng,
+            float(rng.choice([20.0, rng.uniform(12, 30)])),
+            device,
+            loc,
+            rate,
+            p_crackle,
+            p_wheeze,
+            cfg,
+        )
         sr, subtype, _ = DEVICES[device]
         write_audio(root / f"{stem}.wav", x, sr, subtype)
         (root / f"{stem}.txt").write_text(
@@ -140,7 +169,9 @@ def write_patient(root: Path, index: int, cfg: SyntheticCfg) -> dict[str, object
     }
 
 
-def write_shared_files(root: Path, patients: list[dict], rng: np.random.Generator) -> None:
+def write_shared_files(
+    root: Path, patients: list[dict], rng: np.random.Generator
+) -> None:
     """Write the diagnosis, demographics and official-split files of the ICBHI layout."""
     base = root.parent
     # Kaggle copy: no header, comma separated, CRLF, no trailing newline.
@@ -159,6 +190,7 @@ def write_shared_files(root: Path, patients: list[dict], rng: np.random.Generato
     test = {p["patient"] for p in patients if rng.random() < 0.4}
     split = "".join(
         f"{stem}\t{'test' if p['patient'] in test else 'train'}\n"
-        for p in patients for stem in p["stems"]
+        for p in patients
+        for stem in p["stems"]
     )
     (base / "ICBHI_challenge_train_test.txt").write_text(split)

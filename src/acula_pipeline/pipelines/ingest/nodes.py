@@ -50,8 +50,12 @@ def scan_sources(
     # where the repository was cloned.
     for table in (recordings, quarantine):
         table["path"] = [_project_relative(p) for p in table["path"]]
-    logger.info("Scanned %d recordings (%d annotated cycles); %d inputs quarantined",
-                len(recordings), len(cycles), len(quarantine))
+    logger.info(
+        "Scanned %d recordings (%d annotated cycles); %d inputs quarantined",
+        len(recordings),
+        len(cycles),
+        len(quarantine),
+    )
     return recordings, cycles, quarantine
 
 
@@ -67,7 +71,9 @@ def audit_audio(
     return audit_recordings(scanned, params.quality, params.workers)
 
 
-def build_segments(recordings: pd.DataFrame, cycles: pd.DataFrame, params: IngestParams) -> pd.DataFrame:
+def build_segments(
+    recordings: pd.DataFrame, cycles: pd.DataFrame, params: IngestParams
+) -> pd.DataFrame:
     """Cut accepted recordings into cycles or windows with a subject-disjoint split."""
     return make_segments(recordings, cycles, params.clips, params.split)
 
@@ -78,33 +84,57 @@ def extract_features(
     """Describe the feature shards; the catalog writes them as they are computed."""
     frontend = params.frontend()
     shards = iter_feature_shards(
-        segments, dict(zip(recordings["recording_id"], recordings["path"], strict=True)),
-        frontend, pad_mode=params.clips.pad_mode, shard_size=params.features.shard_size,
-        workers=params.workers, keep_waveforms=params.features.keep_waveforms,
+        segments,
+        dict(zip(recordings["recording_id"], recordings["path"], strict=True)),
+        frontend,
+        pad_mode=params.clips.pad_mode,
+        shard_size=params.features.shard_size,
+        workers=params.workers,
+        keep_waveforms=params.features.keep_waveforms,
     )
-    meta = {"frontend": frontend.to_dict(), "pad_mode": params.clips.pad_mode,
-            "shape": [frontend.n_frames, frontend.n_mels], "dtype": "float16",
-            "is_synthetic": bool(recordings["is_synthetic"].all())}
+    meta = {
+        "frontend": frontend.to_dict(),
+        "pad_mode": params.clips.pad_mode,
+        "shape": [frontend.n_frames, frontend.n_mels],
+        "dtype": "float16",
+        "is_synthetic": bool(recordings["is_synthetic"].all()),
+    }
     return {"shards": shards, "meta": meta}
 
 
-def summarise(
-    scan_quarantine: pd.DataFrame, audit_quarantine: pd.DataFrame, recordings: pd.DataFrame,
-    segments: pd.DataFrame,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Join the quarantine tables and count what each dataset contributed."""
+def collect_quarantine(
+    scan_quarantine: pd.DataFrame, audit_quarantine: pd.DataFrame
+) -> pd.DataFrame:
+    """Join the scan- and audit-stage quarantine rows, logging each with its reason."""
     quarantine = pd.concat([scan_quarantine, audit_quarantine], ignore_index=True)
-    summary: dict[str, Any] = {"recordings": len(recordings), "segments": len(segments),
-                               "quarantined": len(quarantine), "datasets": {}}
+    for row in quarantine.itertuples(index=False):
+        logger.warning("Quarantined %s: %s", row.path, row.reason)
+    return quarantine
+
+
+def summarise(
+    recordings: pd.DataFrame, segments: pd.DataFrame, quarantine: pd.DataFrame
+) -> dict[str, Any]:
+    """Count what each dataset contributed and what was quarantined (DVC metrics)."""
+    summary: dict[str, Any] = {
+        "recordings": len(recordings),
+        "segments": len(segments),
+        "quarantined": len(quarantine),
+        "datasets": {},
+    }
     for ds in sorted(set(recordings["dataset"]) | set(quarantine["dataset"])):
         summary["datasets"][ds] = {
             "recordings": int((recordings["dataset"] == ds).sum()),
-            "subjects": int(recordings.loc[recordings["dataset"] == ds, "subject_id"].nunique()),
+            "subjects": int(
+                recordings.loc[recordings["dataset"] == ds, "subject_id"].nunique()
+            ),
             "segments": int((segments["dataset"] == ds).sum()),
             "quarantined": int((quarantine["dataset"] == ds).sum()),
         }
-    for row in quarantine.itertuples(index=False):
-        logger.warning("Quarantined %s: %s", row.path, row.reason)
-    logger.info("Ingest: %d recordings, %d segments, %d quarantined", len(recordings),
-                len(segments), len(quarantine))
-    return quarantine, summary
+    logger.info(
+        "Ingest: %d recordings, %d segments, %d quarantined",
+        len(recordings),
+        len(segments),
+        len(quarantine),
+    )
+    return summary

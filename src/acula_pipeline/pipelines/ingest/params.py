@@ -54,20 +54,32 @@ class IngestParams(BaseModel):
         for name, src in self.sources.items():
             if name == "synthetic":
                 if src.generate is None:
-                    raise ValueError("ingest.sources.synthetic needs a 'generate' block")
+                    raise ValueError(
+                        "ingest.sources.synthetic needs a 'generate' block"
+                    )
                 continue
             adapter = src.adapter or name
             if adapter not in SOURCES:
-                raise ValueError(f"ingest.sources.{name}: unknown adapter {adapter!r}; "
-                                 f"known: {sorted(SOURCES)}")
+                raise ValueError(
+                    f"ingest.sources.{name}: unknown adapter {adapter!r}; "
+                    f"known: {sorted(SOURCES)}"
+                )
             if src.enabled and not src.root:
-                raise ValueError(f"ingest.sources.{name} is enabled but has no 'root'; set "
-                                 f"it to the folder of your copy of the dataset")
+                raise ValueError(
+                    f"ingest.sources.{name} is enabled but has no 'root'; set "
+                    f"it to the folder of your copy of the dataset"
+                )
         return self
 
     def frontend(self) -> FrontendCfg:
         """The frontend configuration implied by ``features`` and ``clips``."""
         f = self.features
-        return FrontendCfg(sample_rate=f.sample_rate, clip_seconds=self.clips.clip_seconds,
-                           n_mels=f.n_mels, f_min=f.f_min, f_max=f.f_max, n_fft=f.n_fft,
-                           hop_length=f.hop_length)
+        return FrontendCfg(
+            sample_rate=f.sample_rate,
+            clip_seconds=self.clips.clip_seconds,
+            n_mels=f.n_mels,
+            f_min=f.f_min,
+            f_max=f.f_max,
+            n_fft=f.n_fft,
+            hop_length=f.hop_length,
+        )

@@ -1,0 +1,60 @@
+"""Shared fixtures: offline environment, the real-sample excerpts, tiny synthetic corpora."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+for _k, _v in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "KEDRO_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+}.items():
+    os.environ.setdefault(_k, _v)
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = Path(
+    os.environ.get("ACULA_REAL_SAMPLES", REPO.parent / "shared" / "real_samples")
+)
+
+
+@pytest.fixture(scope="session")
+def real_samples() -> Path:
+    """``../shared/real_samples``; CI must have it, elsewhere its absence skips."""
+    if not REAL.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real samples not found at {REAL} (set ACULA_REAL_SAMPLES)")
+        pytest.skip(f"real samples not found at {REAL} (set ACULA_REAL_SAMPLES)")
+    return REAL
+
+
+@pytest.fixture()
+def real_copy(real_samples: Path, tmp_path: Path):
+    """Copy one real-sample dataset into a writable folder (the originals are read-only)."""
+
+    def copy(name: str) -> Path:
+        dst = tmp_path / name
+        shutil.copytree(real_samples / name, dst)
+        for p in [dst, *dst.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        return dst
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic corpus with 3 subjects per dataset (written once per session)."""
+    from acula_pipeline.audio.synthetic import SyntheticCfg, SyntheticCorpus
+
+    root = tmp_path_factory.mktemp("corpus") / "synthetic"
+    cfg = SyntheticCfg(
+        subjects={"icbhi2017": 3, "circor2022": 3, "coswara": 3}, workers=2
+    )
+    SyntheticCorpus(cfg).write(root)
+    return root

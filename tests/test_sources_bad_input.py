@@ -1,0 +1,143 @@
+"""Planted bad inputs: each yields a quarantine row (or a clear error) naming the file."""
+
+from __future__ import annotations
+
+import json
+
+from acula_pipeline.audio.audit import audit_recordings
+from acula_pipeline.audio.quality import QualityCfg
+from acula_pipeline.sources import scan_source, scans_to_frames
+
+
+def scan(adapter, root):
+    return scans_to_frames([scan_source(adapter, root, adapter, False)])
+
+
+def reasons(quarantine, name):
+    return quarantine[quarantine["path"].str.endswith(name)]["reason"].tolist()
+
+
+def test_icbhi_bad_annotation_and_files(real_copy):
+    root = real_copy("icbhi2017")
+    audio = root / "audio_and_txt_files"
+    ann = audio / "101_1b1_Al_sc_Meditron.txt"
+    lines = ann.read_text().splitlines()
+    lines[6] = "\t".join(lines[6].split()[:3])
+    ann.write_text("\n".join(lines) + "\n")
+    (audio / "104_1b1_Ar_sc_Litt3200.txt").unlink()
+    (audio / "999_1b1_Al_sc_Meditron.wav").write_bytes(
+        (audio / "101_1b1_Pr_sc_Meditron.wav").read_bytes()
+    )
+    (audio / "notes.wav").write_text("not audio")
+    rec, cycles, q = scan("icbhi2017", root)
+    assert rec["recording_id"].tolist() == [
+        "icbhi2017/101_1b1_Pr_sc_Meditron",
+        "icbhi2017/104_1b1_Al_sc_Litt3200",
+    ]
+    assert reasons(q, "101_1b1_Al_sc_Meditron.txt") == [
+        "ICBHI annotation 101_1b1_Al_sc_Meditron.txt line 7: expected 4 columns, got 3"
+    ]
+    assert reasons(q, "104_1b1_Ar_sc_Litt3200.wav") == [
+        "annotation file 104_1b1_Ar_sc_Litt3200.txt is missing"
+    ]
+    assert (
+        "patient 999 has no valid diagnosis"
+        in reasons(q, "999_1b1_Al_sc_Meditron.wav")[0]
+    )
+    assert "does not follow" in reasons(q, "notes.wav")[0]
+    assert set(cycles["recording_id"]) == set(rec["recording_id"])
+
+
+def test_icbhi_unknown_diagnosis(real_copy):
+    root = real_copy("icbhi2017")
+    diag = root / "patient_diagnosis.csv"
+    diag.write_bytes(diag.read_bytes().replace(b"104,COPD", b"104,Flu"))
+    rec, _, q = scan("icbhi2017", root)
+    assert rec["subject_id"].unique().tolist() == ["icbhi2017:101"]
+    assert "line 4: unknown diagnosis 'Flu'" in reasons(q, "patient_diagnosis.csv")[0]
+    assert len(reasons(q, "_Litt3200.wav")) == 2
+
+
+def test_circor_missing_murmur_and_unknown_label(real_copy):
+    root = real_copy("circor2022")
+    data = root / "training_data"
+    p = data / "29045.txt"
+    p.write_bytes(
+        b"\r\n".join(
+            ln for ln in p.read_bytes().split(b"\r\n") if not ln.startswith(b"#Murmur:")
+        )
+    )
+    q2 = data / "49568.txt"
+    q2.write_bytes(q2.read_bytes().replace(b"#Murmur: Absent", b"#Murmur: Maybe"))
+    rec, _, q = scan("circor2022", root)
+    assert not rec["subject_id"].isin(["circor2022:29045", "circor2022:49568"]).any()
+    assert len(rec) == 23 - 8
+    assert reasons(q, "29045.txt") == [
+        "CirCor patient file 29045.txt: missing '#Murmur' field"
+    ]
+    assert len(reasons(q, "29045_AV.wav")) == 1
+    assert "unknown #Murmur value 'Maybe'" in reasons(q, "49568_MV.wav")[0]
+
+
+def test_circor_truncated_and_orphan_wav(real_copy):
+    root = real_copy("circor2022")
+    data = root / "training_data"
+    wav = data / "50757_AV.wav"
+    wav.write_bytes(wav.read_bytes()[:5000])
+    (data / "12345_AV.wav").write_bytes((data / "50757_MV.wav").read_bytes())
+    rec, _, q = scan("circor2022", root)
+    assert "truncated WAV" in reasons(q, "50757_AV.wav")[0]
+    assert reasons(q, "12345_AV.wav") == ["recording not listed in any patient file"]
+    assert len(rec) == 22
+
+
+def test_coswara_bad_metadata(real_copy):
+    root = real_copy("coswara")
+    batch = root / "20200413"
+    meta = batch / "vK2bLRNzllXNeyOMudnNSL5cfpG2" / "metadata.json"
+    m = json.loads(meta.read_text())
+    meta.write_text(json.dumps(m | {"covid_status": "maybe"}))
+    (batch / "bjA2KpSxneNskrLBeqi4bqoTDQl2" / "metadata.json").write_text("{not json")
+    zero = batch / "0zexHIcM7tQDdnFiEj2Eb0v3g212" / "breathing-deep.wav"
+    zero.write_bytes(b"")
+    rec, _, q = scan("coswara", root)
+    assert (
+        "unknown covid_status 'maybe'"
+        in reasons(q, "vK2bLRNzllXNeyOMudnNSL5cfpG2/cough-heavy.wav")[0]
+    )
+    assert (
+        "invalid JSON"
+        in reasons(q, "bjA2KpSxneNskrLBeqi4bqoTDQl2/breathing-deep.wav")[0]
+    )
+    assert (
+        "unreadable audio"
+        in reasons(q, "0zexHIcM7tQDdnFiEj2Eb0v3g212/breathing-deep.wav")[0]
+    )
+    assert len(rec) == 9 - 4
+    assert len(q) == 5
+
+
+def test_audit_rejects_silent_and_short(tmp_path):
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+
+    sf.write(tmp_path / "silent.wav", np.zeros(8000), 4000)
+    sf.write(tmp_path / "short.wav", 0.5 * np.ones(100), 4000)
+    sf.write(
+        tmp_path / "ok.wav", 0.1 * np.random.default_rng(0).standard_normal(8000), 4000
+    )
+    rec = pd.DataFrame(
+        {
+            "recording_id": ["s", "h", "o"],
+            "dataset": "x",
+            "path": [str(tmp_path / f) for f in ("silent.wav", "short.wav", "ok.wav")],
+        }
+    )
+    accepted, quality, q = audit_recordings(rec, QualityCfg(), workers=1)
+    assert accepted["recording_id"].tolist() == ["o"]
+    assert q.set_index("record")["reason"].str.split(":").str[0].to_dict() == {
+        "s": "all-silent",
+        "h": "too short",
+    }
+    assert quality.set_index("recording_id").loc["s", "silence_fraction"] == 1.0
