@@ -83,3 +83,23 @@ def test_workers_give_identical_features(two_files):
 def test_store_requires_index(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a feature store"):
         FeatureStore(tmp_path)
+
+
+def test_bounded_map_keeps_order_and_limits_tasks_in_flight():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from acula_pipeline.audio.features import bounded_map
+
+    submitted = []
+
+    def items():
+        for i in range(20):
+            submitted.append(i)
+            yield i
+
+    with ThreadPoolExecutor(2) as pool:
+        out = []
+        for k, value in enumerate(bounded_map(pool, lambda x: x * x, items(), ahead=3)):
+            out.append(value)
+            assert len(submitted) - k <= 3
+    assert out == [i * i for i in range(20)]

@@ -29,6 +29,10 @@ def test_icbhi_bad_annotation_and_files(real_copy):
         (audio / "101_1b1_Pr_sc_Meditron.wav").read_bytes()
     )
     (audio / "notes.wav").write_text("not audio")
+    (audio / "101_2b1_Al_sc_Meditron.wav").write_text(
+        "text, not audio, behind a valid name"
+    )
+    (audio / "101_2b1_Al_sc_Meditron.txt").write_text("0.1\t1.0\t0\t0\n")
     rec, cycles, q = scan("icbhi2017", root)
     assert rec["recording_id"].tolist() == [
         "icbhi2017/101_1b1_Pr_sc_Meditron",
@@ -45,6 +49,7 @@ def test_icbhi_bad_annotation_and_files(real_copy):
         in reasons(q, "999_1b1_Al_sc_Meditron.wav")[0]
     )
     assert "does not follow" in reasons(q, "notes.wav")[0]
+    assert "unreadable audio" in reasons(q, "101_2b1_Al_sc_Meditron.wav")[0]
     assert set(cycles["recording_id"]) == set(rec["recording_id"])
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,8 @@ from acula_pipeline.audio.io import read_audio, to_mono
 
 logger = logging.getLogger(__name__)
 _FRONTENDS: dict[FrontendCfg, LogMelFrontend] = {}
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -110,7 +113,9 @@ def iter_feature_shards(
     ]
     job = partial(_recording_job, cfg, pad_mode, keep_waveforms)
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    results: Iterable = pool.map(job, items, chunksize=2) if pool else map(job, items)
+    results: Iterable = (
+        bounded_map(pool, job, items, 4 * workers) if pool else map(job, items)
+    )
     ids: list[str] = []
     feats: list[np.ndarray] = []
     waves: list[np.ndarray] = []
@@ -131,6 +136,24 @@ def iter_feature_shards(
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
+
+
+def bounded_map(
+    pool: Executor, fn: Callable[[T], R], items: Iterable[T], ahead: int
+) -> Iterator[R]:
+    """Like ``pool.map`` but with at most ``ahead`` tasks in flight.
+
+    ``Executor.map`` submits every task at once, so finished results pile up in memory
+    whenever the consumer is slower than the workers; this keeps memory flat.
+    """
+    pending: deque[Future[R]] = deque()
+    source = iter(items)
+    for item in source:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _take(
