@@ -6,7 +6,7 @@ per clip: ``librosa.load(sr=16000)``, then ``librosa.feature.melspectrogram`` +
 ``power_to_db`` + min-max), on the same mixed-rate files in the same run. A second
 reference loads each file once for all its clips, a stronger baseline.
 
-    python benchmarks/ingest_throughput.py [--files 18] [--seconds 30] [--workers 2]
+    python benchmarks/ingest_throughput.py [--files 96] [--seconds 30] [--workers 2]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import soundfile as sf
 from acula_pipeline.audio.features import iter_feature_shards
 from acula_pipeline.audio.framing import ClipPolicy, window_starts
 from acula_pipeline.audio.frontend import FrontendCfg, fit_clip
+from acula_pipeline.audio.reference import opera_logmel
 
 RATES = ((4000, "PCM_16"), (44100, "PCM_24"), (48000, "PCM_16"))
 
@@ -61,20 +62,6 @@ def ours(files, seg, cfg: FrontendCfg, workers: int) -> np.ndarray:
     return np.concatenate([s.features for s in shards])
 
 
-def _opera_mel(clip: np.ndarray, cfg: FrontendCfg) -> np.ndarray:
-    mel = librosa.feature.melspectrogram(
-        y=clip,
-        sr=cfg.sample_rate,
-        n_mels=cfg.n_mels,
-        fmin=cfg.f_min,
-        fmax=cfg.f_max,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-    )
-    db = librosa.power_to_db(mel, ref=np.max)
-    return ((db - db.min()) / (db.max() - db.min())).T
-
-
 def reference(files, seg, cfg: FrontendCfg, per_clip: bool) -> np.ndarray:
     """The authors' path; ``per_clip`` reloads (and resamples) the file for every clip."""
     out = []
@@ -87,7 +74,7 @@ def reference(files, seg, cfg: FrontendCfg, per_clip: bool) -> np.ndarray:
                 y, _ = librosa.load(path, sr=cfg.sample_rate)
             a = int(round(s * cfg.sample_rate))
             b = min(int(round(e * cfg.sample_rate)), a + cfg.clip_samples)
-            out.append(_opera_mel(fit_clip(y[a:b], cfg.clip_samples, "zeros"), cfg))
+            out.append(opera_logmel(fit_clip(y[a:b], cfg.clip_samples, "zeros"), cfg))
     return np.stack(out)
 
 
@@ -99,7 +86,7 @@ def timed(fn, *args) -> tuple[np.ndarray, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=18)
+    parser.add_argument("--files", type=int, default=96)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
