@@ -99,3 +99,30 @@ def test_corpus_and_ingest_end_to_end(project):
     assert len(wavs) == len(rec) + len(quarantine)
     split_per_subject = seg.groupby("subject_id")["split"].nunique()
     assert (split_per_subject == 1).all()
+
+
+@pytest.mark.slow
+def test_ingest_real_samples_enabled_by_params(project, real_samples):
+    """Real datasets are enabled by parameters alone (as with `kedro run --params`)."""
+    sources = {
+        "synthetic": {"enabled": False},
+        **{
+            name: {"enabled": True, "root": str(real_samples / name)}
+            for name in ("icbhi2017", "circor2022", "coswara")
+        },
+    }
+    run(project, ["ingest"], {"ingest": {"sources": sources}})
+    data = project / "data"
+    rec = pd.read_parquet(data / "02_intermediate/recordings.parquet")
+    quarantine = pd.read_parquet(data / "02_intermediate/quarantine.parquet")
+    seg = pd.read_parquet(data / "03_primary/segments.parquet")
+    assert rec["dataset"].value_counts().to_dict() == {
+        "circor2022": 23,
+        "coswara": 7,
+        "icbhi2017": 4,
+    }
+    assert not rec["is_synthetic"].any()
+    assert quarantine["record"].str.contains("9XKj7fAmvwPUas9GFPZuTpev7T03").sum() == 2
+    assert (seg[seg["dataset"] == "icbhi2017"]["unit"] == "cycle").sum() == 43
+    store = FeatureStore(data / "03_primary/features")
+    assert len(store) == len(seg) and store.meta["is_synthetic"] is False

@@ -31,6 +31,7 @@ STEM = re.compile(
     r"(?P<device>AKGC417L|LittC2SE|Litt3200|Meditron)$"
 )
 AUDIO_DIRS = ("audio_and_txt_files", "ICBHI_final_database")
+DEMOGRAPHIC_FILES = ("demographic_info.txt", "ICBHI_Challenge_demographic_information.txt")
 DIAGNOSIS_FILES = ("patient_diagnosis.csv", "ICBHI_Challenge_diagnosis.txt")
 # Documentation and table files that may sit next to the recordings.
 KNOWN_TXT = frozenset(
@@ -171,7 +172,7 @@ def scan_icbhi(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     if diag_file is None:
         raise SourceError(f"ICBHI: none of {DIAGNOSIS_FILES} found under {root}")
     diagnoses = _read_diagnoses(diag_file, dataset, scan)
-    demo = _read_demographics(_find(root, ("demographic_info.txt",)), dataset, scan)
+    demo = _read_demographics(_find(root, DEMOGRAPHIC_FILES), dataset, scan)
     split = _read_split(_find(root, ("ICBHI_challenge_train_test.txt",)))
     wav_stems = {p.stem for p in audio_dir.glob("*.wav")}
     for txt in sorted(audio_dir.glob("*.txt")):
