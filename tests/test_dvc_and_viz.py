@@ -71,6 +71,7 @@ def test_dvc_repro_then_noop(clone):
     assert (clone / "data/03_primary/features/index.parquet").exists()
     metrics = json.loads((clone / "data/08_reporting/ingest_summary.json").read_text())
     assert metrics["quarantined"] == 1
+    assert (clone / "data/08_reporting/ingest_overview.png").exists()
     second = sh(["dvc", "repro"], clone)
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second

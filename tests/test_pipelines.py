@@ -97,6 +97,7 @@ def test_corpus_and_ingest_end_to_end(project):
     # Every scanned file is accounted for: accepted or quarantined.
     wavs = list((data / "01_raw/synthetic").rglob("*.wav"))
     assert len(wavs) == len(rec) + len(quarantine)
+    assert (data / "08_reporting/ingest_overview.png").stat().st_size > 10_000
     split_per_subject = seg.groupby("subject_id")["split"].nunique()
     assert (split_per_subject == 1).all()
 

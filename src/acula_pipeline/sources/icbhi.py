@@ -31,7 +31,10 @@ STEM = re.compile(
     r"(?P<device>AKGC417L|LittC2SE|Litt3200|Meditron)$"
 )
 AUDIO_DIRS = ("audio_and_txt_files", "ICBHI_final_database")
-DEMOGRAPHIC_FILES = ("demographic_info.txt", "ICBHI_Challenge_demographic_information.txt")
+DEMOGRAPHIC_FILES = (
+    "demographic_info.txt",
+    "ICBHI_Challenge_demographic_information.txt",
+)
 DIAGNOSIS_FILES = ("patient_diagnosis.csv", "ICBHI_Challenge_diagnosis.txt")
 # Documentation and table files that may sit next to the recordings.
 KNOWN_TXT = frozenset(

@@ -60,7 +60,7 @@ STATES = ("Karnataka", "Maharashtra", "Gujarat", "Kerala", "Delhi", "Tamil Nadu"
 
 
 def _cough_event(
-    rng, female: bool, smoker: bool, covid: bool, strength: float
+    rng: np.random.Generator, female: bool, smoker: bool, covid: bool, strength: float
 ) -> np.ndarray:
     burst_len = rng.uniform(0.25, 0.45) + 0.1 * covid * strength
     n = int(burst_len * SR)
@@ -96,7 +96,12 @@ def _cough_event(
 
 
 def _cough_file(
-    rng, shallow: bool, female: bool, smoker: bool, covid: bool, cfg: SyntheticCfg
+    rng: np.random.Generator,
+    shallow: bool,
+    female: bool,
+    smoker: bool,
+    covid: bool,
+    cfg: SyntheticCfg,
 ) -> np.ndarray:
     n_events = int(rng.integers(2, 6)) + int(
         covid and rng.random() < 0.5 * cfg.label_strength
@@ -112,7 +117,11 @@ def _cough_file(
 
 
 def _breathing_file(
-    rng, female: bool, smoker: bool, asthma: bool, cfg: SyntheticCfg
+    rng: np.random.Generator,
+    female: bool,
+    smoker: bool,
+    asthma: bool,
+    cfg: SyntheticCfg,
 ) -> np.ndarray:
     cycles = int(rng.integers(3, 6))
     period = rng.uniform(3.0, 4.5)

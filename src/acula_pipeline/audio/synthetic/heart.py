@@ -143,7 +143,12 @@ def _grade_amplitude(grade: str, strength: float) -> float:
 
 
 def synth_recording(
-    rng, seconds, hr, murmur: dict[str, str] | None, site_gain: float, cfg: SyntheticCfg
+    rng: np.random.Generator,
+    seconds: float,
+    hr: float,
+    murmur: dict[str, str] | None,
+    site_gain: float,
+    cfg: SyntheticCfg,
 ) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
     """One phonocardiogram and its CirCor state segmentation (start, end, state)."""
     n = int(seconds * SR)

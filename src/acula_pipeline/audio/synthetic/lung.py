@@ -57,7 +57,7 @@ def _wheeze(rng: np.random.Generator, sr: int, dur: float) -> np.ndarray:
 
 
 def synth_recording(
-    rng,
+    rng: np.random.Generator,
     seconds: float,
     device: str,
     location: str,
@@ -65,7 +65,7 @@ def synth_recording(
     p_crackle: float,
     p_wheeze: float,
     cfg: SyntheticCfg,
-):
+) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
     """One lung recording and its cycle annotations ``(start, end, crackles, wheezes)``."""
     sr, _, band = DEVICES[device]
     n = int(seconds * sr)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from acula_pipeline.audio.audit import audit_recordings
 from acula_pipeline.audio.features import iter_feature_shards
@@ -14,6 +15,7 @@ from acula_pipeline.audio.framing import make_segments
 from acula_pipeline.audio.synthetic.corpus import LAYOUT_DIRS
 from acula_pipeline.pipelines.ingest.params import IngestParams
 from acula_pipeline.sources import scan_source, scans_to_frames
+from acula_pipeline.sources.overview import ingest_overview
 
 logger = logging.getLogger(__name__)
 
@@ -138,3 +140,10 @@ def summarise(
         len(quarantine),
     )
     return summary
+
+
+def plot_overview(
+    recordings: pd.DataFrame, quarantine: pd.DataFrame, segments: pd.DataFrame
+) -> Figure:
+    """One-page figure of the ingest result for ``data/08_reporting``."""
+    return ingest_overview(recordings, quarantine, segments)

@@ -7,6 +7,7 @@ from acula_pipeline.pipelines.ingest.nodes import (
     build_segments,
     collect_quarantine,
     extract_features,
+    plot_overview,
     scan_sources,
     summarise,
 )
@@ -17,40 +18,46 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                scan_sources,
-                ["params:ingest", "synthetic_corpus"],
-                ["scanned_recordings", "cycles", "scan_quarantine"],
+                func=scan_sources,
+                inputs=["params:ingest", "synthetic_corpus"],
+                outputs=["scanned_recordings", "cycles", "scan_quarantine"],
                 name="scan_sources_node",
             ),
             Node(
-                audit_audio,
-                ["scanned_recordings", "params:ingest"],
-                ["recordings", "audio_quality", "audit_quarantine"],
+                func=audit_audio,
+                inputs=["scanned_recordings", "params:ingest"],
+                outputs=["recordings", "audio_quality", "audit_quarantine"],
                 name="audit_audio_node",
             ),
             Node(
-                build_segments,
-                ["recordings", "cycles", "params:ingest"],
-                "segments",
+                func=build_segments,
+                inputs=["recordings", "cycles", "params:ingest"],
+                outputs="segments",
                 name="build_segments_node",
             ),
             Node(
-                extract_features,
-                ["segments", "recordings", "params:ingest"],
-                "segment_features",
+                func=extract_features,
+                inputs=["segments", "recordings", "params:ingest"],
+                outputs="segment_features",
                 name="extract_features_node",
             ),
             Node(
-                collect_quarantine,
-                ["scan_quarantine", "audit_quarantine"],
-                "quarantine",
+                func=collect_quarantine,
+                inputs=["scan_quarantine", "audit_quarantine"],
+                outputs="quarantine",
                 name="collect_quarantine_node",
             ),
             Node(
-                summarise,
-                ["recordings", "segments", "quarantine"],
-                "ingest_summary",
+                func=summarise,
+                inputs=["recordings", "segments", "quarantine"],
+                outputs="ingest_summary",
                 name="summarise_ingest_node",
+            ),
+            Node(
+                func=plot_overview,
+                inputs=["recordings", "quarantine", "segments"],
+                outputs="ingest_overview",
+                name="plot_ingest_overview_node",
             ),
         ]
     )
