@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from acula_pipeline.audio.audit import audit_recordings
 from acula_pipeline.audio.features import iter_feature_shards
 from acula_pipeline.audio.framing import make_segments
-from acula_pipeline.audio.synthetic.corpus import LAYOUT_DIRS
 from acula_pipeline.pipelines.ingest.params import IngestParams
 from acula_pipeline.sources import scan_source, scans_to_frames
 from acula_pipeline.sources.overview import ingest_overview
@@ -40,10 +39,11 @@ def scan_sources(
             if not Path(synthetic_root, "manifest.json").exists():
                 raise FileNotFoundError(
                     f"{synthetic_root} holds no generated corpus (no manifest.json); run "
-                    "`kedro run --pipeline=corpus` or `dvc repro` first"
+                    "`kedro run --pipelines=corpus` or `dvc repro` first"
                 )
+            # The corpus writes each dataset's layout under <root>/<adapter name>/.
             for adapter in src.generate.subjects:  # type: ignore[union-attr]
-                root = f"{synthetic_root}/{LAYOUT_DIRS[adapter].split('/')[0]}"
+                root = Path(synthetic_root, adapter)
                 scans.append(scan_source(adapter, root, f"synthetic_{adapter}", True))
         else:
             scans.append(scan_source(src.adapter or name, src.root, name, False))
