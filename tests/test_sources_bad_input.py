@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from acula_pipeline.audio.audit import audit_recordings
 from acula_pipeline.audio.quality import QualityCfg
 from acula_pipeline.sources import scan_source, scans_to_frames
@@ -63,6 +65,31 @@ def test_icbhi_unknown_diagnosis(real_copy):
     assert len(reasons(q, "_Litt3200.wav")) == 2
 
 
+def test_icbhi_cycle_after_end_and_bad_split_line(real_copy):
+    root = real_copy("icbhi2017")
+    ann = root / "audio_and_txt_files" / "104_1b1_Al_sc_Litt3200.txt"
+    ann.write_text(ann.read_text() + "15.0\t17.5\t0\t1\n16.0\t18.0\t1\t0\n")
+    (root / "ICBHI_challenge_train_test.txt").write_text(
+        "101_1b1_Al_sc_Meditron\ttrain\n104_1b1_Al_sc_Litt3200 maybe\n"
+    )
+    rec, cycles, q = scan("icbhi2017", root)
+    rid = "icbhi2017/104_1b1_Al_sc_Litt3200"
+    mine = cycles[cycles["recording_id"] == rid]
+    # 6 annotated cycles + one cut at the end of the audio (15.856 s); one rejected.
+    assert (
+        len(mine) == 7
+        and mine["end_s"].max() == rec.set_index("recording_id").loc[rid, "duration_s"]
+    )
+    rejected = q[q["record"] == f"{rid} cycle 7"]
+    assert rejected["reason"].str.contains("starts at 16.0 s, after the end").all()
+    assert len(rejected) == 1
+    assert (
+        "line 2: expected '<recording> train|test'"
+        in reasons(q, "ICBHI_challenge_train_test.txt")[0]
+    )
+    assert pd.isna(rec.set_index("recording_id").loc[rid, "official_split"])
+
+
 def test_circor_missing_murmur_and_unknown_label(real_copy):
     root = real_copy("circor2022")
     data = root / "training_data"
@@ -120,6 +147,22 @@ def test_coswara_bad_metadata(real_copy):
     )
     assert len(rec) == 9 - 4
     assert len(q) == 5
+
+
+def test_coswara_bad_quality_label_line(real_copy):
+    root = real_copy("coswara")
+    labels = root / "annotations" / "cough-heavy_labels.csv"
+    labels.write_text(
+        labels.read_text() + "vK2bLRNzllXNeyOMudnNSL5cfpG2_cough-heavy,excellent\n"
+    )
+    rec, _, q = scan("coswara", root)
+    assert reasons(q, "cough-heavy_labels.csv") == [
+        "line 7: expected '<participant>_<recording>,<0|1|2>', "
+        "got FILENAME='vK2bLRNzllXNeyOMudnNSL5cfpG2_cough-heavy' QUALITY='excellent'"
+    ]
+    # The earlier valid label for that file still stands.
+    rid = "coswara/vK2bLRNzllXNeyOMudnNSL5cfpG2/cough-heavy"
+    assert rec.set_index("recording_id").loc[rid, "audio_quality_label"] == 2
 
 
 def test_audit_rejects_silent_and_short(tmp_path):

@@ -92,15 +92,26 @@ def _systole_over_diastole(wav, tsv):
     return energy(2) / energy(4)
 
 
+def clean_corpus(root, dataset, subjects):
+    """A corpus of one dataset without label noise and with little background noise."""
+    cfg = SyntheticCfg(
+        subjects={dataset: subjects}, label_noise=0.0, noise_snr_db=(20, 25)
+    )
+    SyntheticCorpus(cfg).write(root)
+    return scans_to_frames([scan_source(dataset, root / dataset, "s", True)])
+
+
+def test_vocabulary_is_the_adapters():
+    from acula_pipeline.audio.synthetic import cough
+    from acula_pipeline.sources import coswara
+
+    assert set(cough.COVID) <= coswara.COVID_STATUS
+    assert cough.SYMPTOMS == coswara.SYMPTOMS
+
+
 def test_murmurs_are_audible(tmp_path):
     """Present-murmur recordings carry more systolic energy than absent ones."""
-    cfg = SyntheticCfg(
-        subjects={"circor2022": 24}, label_noise=0.0, noise_snr_db=(20, 25)
-    )
-    SyntheticCorpus(cfg).write(tmp_path)
-    rec, _, _ = scans_to_frames(
-        [scan_source("circor2022", tmp_path / "circor2022", "s", True)]
-    )
+    rec, _, _ = clean_corpus(tmp_path, "circor2022", 24)
     ratios = {"Present": [], "Absent": []}
     for r in rec.itertuples():
         if r.murmur in ratios and (r.murmur == "Absent" or r.murmur_at_site):
@@ -113,13 +124,7 @@ def test_murmurs_are_audible(tmp_path):
 
 def test_crackles_and_wheezes_are_audible(tmp_path):
     """Cycles annotated with adventitious sounds have more energy above 150 Hz transients/tones."""
-    cfg = SyntheticCfg(
-        subjects={"icbhi2017": 16}, label_noise=0.0, noise_snr_db=(20, 25)
-    )
-    SyntheticCorpus(cfg).write(tmp_path)
-    rec, cycles, _ = scans_to_frames(
-        [scan_source("icbhi2017", tmp_path / "icbhi2017", "s", True)]
-    )
+    rec, cycles, _ = clean_corpus(tmp_path, "icbhi2017", 16)
     paths = dict(zip(rec["recording_id"], rec["path"], strict=True))
     flagged, clean = [], []
     for c in cycles.itertuples():

@@ -62,7 +62,10 @@ def recording_clips(
 
 def clip_features(clips: np.ndarray, cfg: FrontendCfg) -> np.ndarray:
     """Normalised log-mel features ``(n, frames, n_mels)`` of fitted clips."""
-    frontend = _FRONTENDS.setdefault(cfg, LogMelFrontend(cfg))
+    # Built once per process and configuration (setdefault would build one per call).
+    if cfg not in _FRONTENDS:
+        _FRONTENDS[cfg] = LogMelFrontend(cfg)
+    frontend = _FRONTENDS[cfg]
     with torch.inference_mode():
         return frontend(torch.from_numpy(clips)).numpy()
 

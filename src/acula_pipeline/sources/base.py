@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from acula_pipeline.audio.io import AudioReadError, audio_info
 
 RECORDING_COLUMNS = (
@@ -178,10 +180,10 @@ def to_float(value: str | None) -> float | None:
     return None if math.isnan(x) else x
 
 
-def scans_to_frames(scans: list[SourceScan]) -> tuple[Any, Any, Any]:
+def scans_to_frames(
+    scans: list[SourceScan],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Concatenate adapter results into recordings, cycles and quarantine DataFrames."""
-    import pandas as pd
-
     recs = [r for s in scans for r in s.recordings]
     recordings = pd.DataFrame(recs, columns=[*RECORDING_COLUMNS, *LABEL_COLUMNS])
     dup = recordings["recording_id"].duplicated(keep=False)

@@ -59,13 +59,24 @@ def truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "y", "yes", "1")
 
 
-def _quality_labels(root: Path) -> dict[str, int]:
+def _quality_labels(root: Path, dataset: str, scan: SourceScan) -> dict[str, int]:
     labels = {}
     for path in sorted((root / "annotations").glob("*_labels.csv")):
         with path.open(newline="") as fh:
-            for row in csv.DictReader(fh, skipinitialspace=True):
-                if row.get("FILENAME") and (row.get("QUALITY") or "").strip().isdigit():
-                    labels[row["FILENAME"].strip()] = int(row["QUALITY"])
+            # Line 1 is the header "FILENAME, QUALITY" (a space after the comma).
+            for n, row in enumerate(csv.DictReader(fh, skipinitialspace=True), start=2):
+                name = (row.get("FILENAME") or "").strip()
+                quality = (row.get("QUALITY") or "").strip()
+                if not name or quality not in ("0", "1", "2"):
+                    scan.reject(
+                        dataset,
+                        path,
+                        f"line {n}: expected '<participant>_<recording>,<0|1|2>', "
+                        f"got FILENAME={name!r} QUALITY={quality!r}",
+                        record=f"line {n}",
+                    )
+                    continue
+                labels[name] = int(quality)
     return labels
 
 
@@ -120,7 +131,7 @@ def _label_error(meta: dict[str, Any]) -> str | None:
 def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read a Coswara copy: one row per audio file, labels from the participant's metadata."""
     scan = SourceScan()
-    quality = _quality_labels(root)
+    quality = _quality_labels(root, dataset, scan)
     for batch_dir in sorted(
         p for p in root.iterdir() if p.is_dir() and BATCH.match(p.name)
     ):

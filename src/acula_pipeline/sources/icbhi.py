@@ -127,11 +127,24 @@ def _read_demographics(
     return out
 
 
-def _read_split(path: Path | None) -> dict[str, str]:
+def _read_split(path: Path | None, dataset: str, scan: SourceScan) -> dict[str, str]:
+    out: dict[str, str] = {}
     if path is None:
-        return {}
-    rows = (line.split() for line in path.read_text().splitlines())
-    return {r[0]: r[1] for r in rows if len(r) == 2}
+        return out
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in ("train", "test"):
+            scan.reject(
+                dataset,
+                path,
+                f"line {n}: expected '<recording> train|test', got {line.strip()!r}",
+                record=f"line {n}",
+            )
+            continue
+        out[parts[0]] = parts[1]
+    return out
 
 
 def parse_annotation(path: Path) -> list[tuple[float, float, int, int]]:
@@ -176,7 +189,7 @@ def scan_icbhi(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
         raise SourceError(f"ICBHI: none of {DIAGNOSIS_FILES} found under {root}")
     diagnoses = _read_diagnoses(diag_file, dataset, scan)
     demo = _read_demographics(_find(root, DEMOGRAPHIC_FILES), dataset, scan)
-    split = _read_split(_find(root, ("ICBHI_challenge_train_test.txt",)))
+    split = _read_split(_find(root, ("ICBHI_challenge_train_test.txt",)), dataset, scan)
     wav_stems = {p.stem for p in audio_dir.glob("*.wav")}
     for txt in sorted(audio_dir.glob("*.txt")):
         if txt.stem not in wav_stems and txt.stem not in KNOWN_TXT:
@@ -244,15 +257,39 @@ def scan_icbhi(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             },
         )
         if row is not None:
-            scan.cycles += [
-                {
-                    "recording_id": rec_id,
-                    "cycle_index": i,
-                    "start_s": s,
-                    "end_s": e,
-                    "crackles": bool(c),
-                    "wheezes": bool(w),
-                }
-                for i, (s, e, c, w) in enumerate(cycles)
-            ]
+            _add_cycles(scan, row, cycles, txt)
     return scan
+
+
+def _add_cycles(
+    scan: SourceScan,
+    row: dict,
+    cycles: list[tuple[float, float, int, int]],
+    txt: Path,
+) -> None:
+    """Keep the cycles that lie in the audio; a cycle starting after its end is rejected.
+
+    Real annotations sometimes run a little past the end of the file: such a cycle is
+    cut at the end of the audio rather than padded with silence.
+    """
+    duration = row["duration_s"]
+    for i, (start, end, crackles, wheezes) in enumerate(cycles):
+        if start >= duration:
+            scan.reject(
+                row["dataset"],
+                txt,
+                f"cycle {i} starts at {start} s, after the end of the audio "
+                f"({duration:.3f} s)",
+                record=f"{row['recording_id']} cycle {i}",
+            )
+            continue
+        scan.cycles.append(
+            {
+                "recording_id": row["recording_id"],
+                "cycle_index": i,
+                "start_s": start,
+                "end_s": min(end, duration),
+                "crackles": bool(crackles),
+                "wheezes": bool(wheezes),
+            }
+        )

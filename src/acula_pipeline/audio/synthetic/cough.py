@@ -18,10 +18,12 @@ from acula_pipeline.audio.synthetic.common import (
     place,
     subject_rng,
 )
+from acula_pipeline.sources.coswara import SYMPTOMS
 
 SR = 48000
 FILES = ("cough-heavy", "cough-shallow", "breathing-deep")
-COVID = {  # status → share
+# Share of each status; the vocabulary (and SYMPTOMS) is the adapter's, so the two cannot drift.
+COVID = {
     "healthy": 0.55,
     "positive_mild": 0.12,
     "positive_moderate": 0.05,
@@ -29,18 +31,6 @@ COVID = {  # status → share
     "resp_illness_not_identified": 0.13,
     "no_resp_illness_exposed": 0.1,
 }
-SYMPTOMS = (
-    "cough",
-    "fever",
-    "cld",
-    "st",
-    "bd",
-    "mp",
-    "ftg",
-    "asthma",
-    "diabetes",
-    "ht",
-)
 CSV_COLUMNS = (
     "id",
     "l_c",
@@ -242,3 +232,4 @@ def write_shared_files(root: Path, participants: list[dict]) -> None:
 
 def _csv_value(v: object) -> str:
     return "" if v is None else str(v)
+
