@@ -46,6 +46,7 @@ viz: setup
 
 bench: setup
 	python benchmarks/ingest_throughput.py
+	python benchmarks/reports_throughput.py
 
 lock: setup
 	{ head -2 requirements.txt; python -m pip freeze --exclude-editable | grep -v '^acula'; } > requirements.lock.tmp

@@ -72,6 +72,11 @@ def test_dvc_repro_then_noop(clone):
     metrics = json.loads((clone / "data/08_reporting/ingest_summary.json").read_text())
     assert metrics["quarantined"] == 1
     assert (clone / "data/08_reporting/ingest_overview.png").exists()
+    assert "Running stage 'reports'" in first
+    reports = json.loads((clone / "data/08_reporting/reports_summary.json").read_text())
+    assert reports["synthetic"] and reports["reports"] > 0
+    assert reports["backend_calls"] == reports["units"]
+    assert (clone / "data/04_feature/report_cache/reports.sqlite").exists()
     second = sh(["dvc", "repro"], clone)
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
@@ -82,7 +87,7 @@ def test_kedro_viz_build_offline(clone):
     sh(["kedro", "viz", "build"], clone)
     assert (clone / "build/index.html").exists()
     graph = json.loads((clone / "build/api/main").read_text())
-    assert graph["layers"] == ["raw", "intermediate", "primary", "reporting"]
+    assert graph["layers"] == ["raw", "intermediate", "primary", "feature", "reporting"]
     names = {n["name"] for n in graph["nodes"]}
     assert {
         "generate_synthetic_corpus_node",
@@ -91,4 +96,6 @@ def test_kedro_viz_build_offline(clone):
         "segment_features",
         "recordings",
         "quarantine",
+        "generate_reports_node",
+        "reports",
     } <= names

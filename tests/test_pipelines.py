@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def test_registry():
     bootstrap_project(REPO)
     from kedro.framework.project import pipelines
 
-    assert {"corpus", "ingest", "__default__"} <= set(pipelines)
+    assert {"corpus", "ingest", "reports", "__default__"} <= set(pipelines)
     default = {n.name for n in pipelines["__default__"].nodes}
     assert {"generate_synthetic_corpus_node", "extract_features_node"} <= default
 
@@ -127,3 +128,37 @@ def test_ingest_real_samples_enabled_by_params(project, real_samples):
     assert (seg[seg["dataset"] == "icbhi2017"]["unit"] == "cycle").sum() == 43
     store = FeatureStore(data / "03_primary/features")
     assert len(store) == len(seg) and store.meta["is_synthetic"] is False
+
+
+@pytest.mark.slow
+def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch):
+    from acula_pipeline.reports.backends.template import TemplateBackend
+
+    run(project, ["corpus", "ingest", "reports"], TINY)
+    data = project / "data"
+    reports = pd.read_parquet(data / "04_feature/reports.parquet")
+    summary = json.loads((data / "08_reporting/reports_summary.json").read_text())
+    seg = pd.read_parquet(data / "03_primary/segments.parquet")
+    assert summary["synthetic"] is True
+    assert summary["backend_calls"] == summary["units"] == len(reports) > 0
+    # Leak-free default: no report for a subject of the test split.
+    test_subjects = set(seg.loc[seg["split"] == "test", "subject_id"])
+    assert summary["excluded_for_evaluation"]["subjects"] == len(test_subjects)
+    assert not set(reports["subject_id"]) & test_subjects
+    assert reports["check_labels_reflected"].all()
+    assert (data / "08_reporting/reports_checks.png").stat().st_size > 5_000
+
+    calls = []
+    real = TemplateBackend.generate
+
+    def counting(self, requests):
+        calls.extend(requests)
+        yield from real(self, requests)
+
+    monkeypatch.setattr(TemplateBackend, "generate", counting)
+    run(project, ["reports"], TINY)
+    summary = json.loads((data / "08_reporting/reports_summary.json").read_text())
+    assert calls == [] and summary["backend_calls"] == 0
+    assert summary["from_cache"] == len(reports)
+    again = pd.read_parquet(data / "04_feature/reports.parquet")
+    assert again["report"].tolist() == reports["report"].tolist()

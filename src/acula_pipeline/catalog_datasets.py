@@ -1,4 +1,4 @@
-"""Kedro datasets for folder-shaped data: the generated corpus and the feature store."""
+"""Kedro datasets for folder-shaped data: corpus, feature store, report cache."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from kedro.io import AbstractDataset
 
 from acula_pipeline.audio.features import FeatureStore, write_feature_store
+from acula_pipeline.reports.cache import ReportCache
 
 
 class CorpusFolderDataset(AbstractDataset[Any, str]):
@@ -54,6 +55,30 @@ class FeatureStoreDataset(AbstractDataset[dict, FeatureStore]):
 
     def _exists(self) -> bool:
         return (self._path / "index.parquet").exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class ReportCacheDataset(AbstractDataset[None, ReportCache]):
+    """The persistent report cache (a folder holding one SQLite file).
+
+    ``load`` opens it (creating it if need be); the node that writes reports closes it.
+    It is never saved as a whole: every finished report is committed as it arrives.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> ReportCache:
+        return ReportCache(self._path)
+
+    def save(self, data: None) -> None:
+        raise NotImplementedError("the report cache is written entry by entry")
+
+    def _exists(self) -> bool:
+        return True  # an absent cache is an empty one
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

@@ -16,6 +16,7 @@ from acula_pipeline.audio.io import AudioReadError, audio_info
 RECORDING_COLUMNS = (
     "recording_id",
     "dataset",
+    "adapter",
     "subject_id",
     "path",
     "modality",
@@ -117,7 +118,11 @@ def scan_source(
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"{dataset}: root folder {root} does not exist")
-    return SOURCES[adapter](root, dataset, is_synthetic)
+    scan = SOURCES[adapter](root, dataset, is_synthetic)
+    # Downstream stages (reports) read a source's metadata schema by its adapter.
+    for rec in scan.recordings:
+        rec["adapter"] = adapter
+    return scan
 
 
 def recording_row(

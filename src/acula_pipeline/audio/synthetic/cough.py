@@ -232,4 +232,3 @@ def write_shared_files(root: Path, participants: list[dict]) -> None:
 
 def _csv_value(v: object) -> str:
     return "" if v is None else str(v)
-

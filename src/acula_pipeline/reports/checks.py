@@ -1,0 +1,451 @@
+"""Faithfulness checks run on every report, whatever wrote it.
+
+The checks are lexical and conservative: a report must state every label-bearing fact
+it was given (``labels_reflected``) and must not state anything that contradicts a fact
+(``no_contradiction``): a murmur "absent" for a Present patient, a wrong grade,
+location, timing or diagnosis, crackles or wheezes with the wrong polarity, a wrong
+COVID-19 result, smoking status, sex or age. Negation is scoped to the clause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from acula_pipeline.reports.facts import LABEL_FACTS, Facts
+
+CHECKS = (
+    "non_empty",
+    "length",
+    "no_error_marker",
+    "labels_reflected",
+    "no_contradiction",
+    "no_recommendation",
+)
+
+
+class CheckCfg(BaseModel):
+    """Bounds and marker lists of the checks (``reports.checks``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_chars: int = Field(default=30, ge=1)
+    max_chars: int = Field(default=700, ge=1)
+    max_sentences: int = Field(default=5, ge=1)
+    error_markers: list[str] = [
+        r"^\s*error\b",
+        r"\berror:",
+        r"\btraceback\b",
+        r"\bi(?:'m| am) sorry\b",
+        r"\bi (?:cannot|can't|can not|am unable to)\b",
+        r"\bas an ai\b",
+        r"\blanguage model\b",
+        r"\bunable to (?:provide|generate|assist|comply)\b",
+    ]
+    forbid_recommendations: bool = True
+    recommendation_markers: list[str] = [
+        r"\brecommend",
+        r"\badvis",
+        r"\bsuggest(?:s|ed)? (?:a |an |further |that )",
+        r"\bshould\b",
+        r"\bfollow[- ]?up\b",
+        r"\brefer(?:ral|red)?\b",
+        r"\bconsider\b",
+        r"\bfurther (?:evaluation|investigation|testing|work-?up|assessment)\b",
+        r"\bprescri",
+        r"\btreat(?:ment|ed with)\b",
+    ]
+
+
+@dataclass
+class CheckResult:
+    """Pass/fail per check and what failed, in words."""
+
+    passed: dict[str, bool]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(self.passed.values())
+
+    def reasons(self) -> str:
+        failed = [k for k, v in self.passed.items() if not v]
+        return "; ".join(failed + self.problems) if failed else ""
+
+
+# ------------------------------------------------------------------ clause polarity
+
+_CLAUSE_SPLIT = re.compile(
+    r"(?<!\d)[.!?](?!\d)|[;:,()\[\]]|\b(?:but|however|while|whereas|although|though|yet|and)\b"
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+_NEG_BEFORE = re.compile(
+    r"\b(?:no|not|without|neither|nor|absence of|absent|free of|denies|"
+    r"negative for|never|none|zero|0)\b"
+)
+_NEG_AFTER = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:absent|not|none|negative)\b")
+_UNCERTAIN = re.compile(
+    r"\b(?:unknown|uncertain|indeterminate|undetermined|unclear|inconclusive|"
+    r"could not be determined|cannot be determined)\b"
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Split a report into sentences."""
+    return [s for s in _SENTENCE_SPLIT.split(text.strip()) if s]
+
+
+@lru_cache(maxsize=1024)
+def clauses(text: str) -> tuple[str, ...]:
+    """Split lower-cased text into clauses, the scope of a negation."""
+    return tuple(c for c in _CLAUSE_SPLIT.split(text.lower()) if c and c.strip())
+
+
+def mentions(text: str, term: str | re.Pattern[str]) -> list[str]:
+    """Polarity of each mention of ``term``: positive, negative or uncertain."""
+    pattern = re.compile(term) if isinstance(term, str) else term
+    found = []
+    for clause in clauses(text):
+        for m in pattern.finditer(clause):
+            if _UNCERTAIN.search(clause):
+                found.append("uncertain")
+            elif _NEG_BEFORE.search(clause[: m.start()]) or _NEG_AFTER.match(
+                clause[m.end() :]
+            ):
+                found.append("negative")
+            else:
+                found.append("positive")
+    return found
+
+
+# ------------------------------------------------------------------ per-fact checks
+# Each returns (reflected, contradictions) for one fact; reflected is None when the
+# fact has no words to look for.
+
+FactCheck = Callable[[str, Any, Facts], tuple[bool | None, list[str]]]
+FACT_CHECKS: dict[str, FactCheck] = {}
+
+
+def fact_check(name: str) -> Callable[[FactCheck], FactCheck]:
+    def deco(fn: FactCheck) -> FactCheck:
+        FACT_CHECKS[name] = fn
+        return fn
+
+    return deco
+
+
+def _polarity_check(term: str, name: str) -> FactCheck:
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        want = {"present": "positive", "absent": "negative"}.get(str(value))
+        if want is None:
+            return None, []
+        found = mentions(text, term)
+        wrong = [p for p in found if p not in (want, "uncertain")]
+        problems = (
+            [f"{name} stated as {wrong[0]}, metadata says {value}"] if wrong else []
+        )
+        return want in found, problems
+
+    return check
+
+
+FACT_CHECKS["crackles"] = _polarity_check(
+    r"\bcrackles?\b|\bcrepitations?\b", "crackles"
+)
+FACT_CHECKS["wheezes"] = _polarity_check(r"\bwheez(?:e|es|ing)\b", "wheezes")
+
+DIAGNOSIS_TERMS = {
+    "COPD": r"\bcopd\b|chronic obstructive pulmonary disease",
+    "URTI": r"\burti\b|upper respiratory (?:tract )?infection",
+    "LRTI": r"\blrti\b|lower respiratory (?:tract )?infection",
+    "Asthma": r"\basthma(?:tic)?\b",
+    "Pneumonia": r"\bpneumonia\b",
+    "Bronchiectasis": r"\bbronchiectasis\b",
+    "Bronchiolitis": r"\bbronchiolitis\b",
+    "Healthy": r"\bhealthy\b|\bno (?:known )?(?:respiratory|lung|pulmonary) disease",
+}
+
+
+@fact_check("diagnosis")
+def _diagnosis(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    problems = []
+    reflected: bool | None = None
+    for dx, term in DIAGNOSIS_TERMS.items():
+        positive = "positive" in mentions(text, term)
+        if dx == value:
+            reflected = positive
+        elif positive and not (dx == "Healthy" and value is None):
+            problems.append(f"states diagnosis {dx}, metadata says {value}")
+    return reflected, problems
+
+
+_MURMUR = re.compile(r"\bmurmurs?\b")
+_PHASE = re.compile(r"\b(?:systolic|diastolic)\b|holo|pan|-systolic|-diastolic")
+
+
+@fact_check("murmur")
+def _murmur(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    want = {"Present": "positive", "Absent": "negative", "Unknown": "uncertain"}.get(
+        str(value)
+    )
+    if want is None:
+        return None, []
+    found: list[str] = []
+    problems = []
+    for clause in clauses(text):
+        pol = mentions(clause, _MURMUR)
+        if not pol:
+            continue
+        phased = _PHASE.search(clause)
+        for p in pol:
+            # "no diastolic murmur" says nothing about a systolic one.
+            if phased and p == "negative" and want == "positive":
+                for phase in ("systolic", "diastolic"):
+                    if re.search(rf"\b{phase}\b", clause) and f"{phase}_grade" in facts:
+                        problems.append(
+                            f"states no {phase} murmur, metadata grades one"
+                        )
+                continue
+            if phased and p == "positive" and want == "positive":
+                for phase in ("systolic", "diastolic"):
+                    other = (
+                        f"{phase}_timing" not in facts and f"{phase}_grade" not in facts
+                    )
+                    if re.search(rf"\b{phase}\b", clause) and other:
+                        problems.append(f"states a {phase} murmur the metadata lacks")
+            found.append(p)
+    wrong = [p for p in found if p != want]
+    if wrong:
+        problems.append(f"murmur stated as {wrong[0]}, metadata says {value}")
+    return want in found, problems
+
+
+_GRADE = re.compile(r"\b([1-6]|i{1,3}|iv|vi?)\s*/\s*(4|6|iv|vi)\b")
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
+
+
+def _grade(s: str) -> tuple[int, int] | None:
+    m = _GRADE.search(s.lower())
+    if not m:
+        return None
+    a, b = m.groups()
+    return (_ROMAN.get(a) or int(a), _ROMAN.get(b) or int(b))
+
+
+def _grade_check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    want = _grade(str(value))
+    if want is None:
+        return None, []
+    allowed = {_grade(str(facts.get(k))) for k in ("systolic_grade", "diastolic_grade")}
+    found = {g for m in _GRADE.finditer(text.lower()) if (g := _grade(m.group(0)))}
+    wrong = sorted(found - allowed - {None})
+    problems = [f"states grade {a}/{b}, metadata says {value}" for a, b in wrong]
+    return want in found, problems
+
+
+FACT_CHECKS["systolic_grade"] = _grade_check
+FACT_CHECKS["diastolic_grade"] = _grade_check
+
+_TIMING = re.compile(
+    r"\b(early|mid|late)[- ]?(systolic|diastolic)\b|\b(holo|pan)(systolic|diastolic)\b"
+)
+
+
+def _timing(s: str) -> set[str]:
+    out = set()
+    for m in _TIMING.finditer(s.lower()):
+        if m.group(1):
+            out.add(f"{m.group(1)}-{m.group(2)}")
+        else:
+            out.add(f"holo{m.group(4)}")
+    return out
+
+
+def _timing_check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    want = _timing(str(value))
+    if not want:
+        return None, []
+    allowed = _timing(str(facts.get("systolic_timing"))) | _timing(
+        str(facts.get("diastolic_timing"))
+    )
+    found = _timing(text)
+    problems = [
+        f"states {t} timing, metadata says {value}" for t in sorted(found - allowed)
+    ]
+    return want <= found, problems
+
+
+FACT_CHECKS["systolic_timing"] = _timing_check
+FACT_CHECKS["diastolic_timing"] = _timing_check
+
+_AREA = re.compile(r"\b(aortic|pulmonic|pulmonary valve|tricuspid|mitral)\b")
+_LOUDEST = re.compile(
+    r"(?:loudest|most audible|best heard|maximal|maximum intensity)\W+(?:\w+\W+){0,4}?"
+    r"(aortic|pulmonic|pulmonary valve|tricuspid|mitral)\b"
+)
+
+
+def _area(s: str) -> str:
+    s = s.lower()
+    return "pulmonic" if s.startswith("pulmon") else s.split()[0]
+
+
+@fact_check("most_audible_location")
+def _most_audible(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    want = _area(str(value))
+    allowed = {want}
+    for k in ("murmur_locations", "recording_site"):
+        v = facts.get(k)
+        for x in v if isinstance(v, list) else [v] if v else []:
+            allowed.add(_area(str(x)))
+    low = text.lower()
+    found = {_area(m.group(1)) for m in _AREA.finditer(low)}
+    problems = [
+        f"names the {a} area, not in the metadata" for a in sorted(found - allowed)
+    ]
+    loud = {_area(m.group(1)) for m in _LOUDEST.finditer(low)}
+    problems += [
+        f"loudest at the {a} area, metadata says {value}" for a in loud - {want}
+    ]
+    return want in found, problems
+
+
+@fact_check("outcome")
+def _outcome(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    want = str(value).lower()
+    said = set()
+    for s in sentences(text.lower()):
+        if "outcome" in s:
+            said |= set(re.findall(r"\b(abnormal|normal)\b", s))
+    problems = [f"outcome stated as {w}, metadata says {value}" for w in said - {want}]
+    return want in said, problems
+
+
+_COVID_POS = re.compile(
+    r"(?:covid(?:-19)?|sars-cov-2)\W+(?:test\W+)?(?:is\W+|was\W+)?positive|"
+    r"positive\W+for\W+(?:covid|sars)|tested\W+positive"
+)
+_COVID_NEG = re.compile(
+    r"(?:covid(?:-19)?|sars-cov-2)\W+(?:test\W+)?(?:is\W+|was\W+)?negative|"
+    r"negative\W+for\W+(?:covid|sars)|tested\W+negative|\bno\W+(?:evidence\W+of\W+)?covid|"
+    r"without\W+covid|\bnot\W+(?:have\W+|infected\W+with\W+)?covid"
+)
+
+
+@fact_check("covid_status")
+def _covid(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    low = text.lower()
+    pos, neg = bool(_COVID_POS.search(low)), bool(_COVID_NEG.search(low))
+    v = str(value)
+    if v.startswith("positive"):
+        return pos, ["states COVID-19 negative, metadata positive"] if neg else []
+    if v.startswith("negative"):
+        return neg, ["states COVID-19 positive, metadata negative"] if pos else []
+    if v == "fully recovered":
+        return "recovered" in low, []
+    return ("validation" in low or "pending" in low), []
+
+
+_SMOKER_NEG = re.compile(
+    r"non-?\s?smok\w*|never smok\w*|(?:does not|doesn't|do not) smoke|not a smoker|"
+    r"no (?:history of )?smoking|denies smoking"
+)
+_SMOKER_POS = re.compile(r"\bsmoker\b|\bsmokes\b|\bcurrent(?:ly)? smok\w*|\bsmoking\b")
+
+
+@fact_check("smoker")
+def _smoker(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    low = text.lower()
+    neg = bool(_SMOKER_NEG.search(low))
+    pos = bool(_SMOKER_POS.search(_SMOKER_NEG.sub(" ", low)))
+    if value == "yes":
+        return pos, ["states non-smoker, metadata says smoker"] if neg else []
+    if value == "no":
+        return neg, ["states smoker, metadata says non-smoker"] if pos else []
+    return None, []
+
+
+_MALE = re.compile(r"\b(?:male|man|boy|gentleman)\b")
+_FEMALE = re.compile(r"\b(?:female|woman|girl|lady)\b")
+
+
+@fact_check("sex")
+def _sex(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    low = text.lower()
+    male, female = bool(_MALE.search(low)), bool(_FEMALE.search(low))
+    if value == "male":
+        return male, ["states female, metadata says male"] if female else []
+    if value == "female":
+        return female, ["states male, metadata says female"] if male else []
+    return None, []
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)[- ]years?[- ]old|\baged (\d+(?:\.\d+)?)")
+
+
+@fact_check("age_years")
+def _age(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    ages = [float(a or b) for a, b in _AGE.findall(text.lower())]
+    wrong = [a for a in ages if abs(a - float(value)) > 1.0]
+    problems = [f"states age {a:g}, metadata says {value}" for a in wrong]
+    return any(abs(a - float(value)) <= 1.0 for a in ages), problems
+
+
+# ------------------------------------------------------------------ the checker
+
+
+def compile_markers(patterns: list[str]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern from a marker list (None when empty)."""
+    return (
+        re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
+    )
+
+
+class Checker:
+    """Runs every check on a report against the facts it was written from."""
+
+    def __init__(self, cfg: CheckCfg) -> None:
+        self.cfg = cfg
+        self._errors = compile_markers(cfg.error_markers)
+        self._advice = (
+            compile_markers(cfg.recommendation_markers)
+            if cfg.forbid_recommendations
+            else None
+        )
+
+    def __call__(self, text: str | None, facts: Facts, adapter: str) -> CheckResult:
+        text = (text or "").strip()
+        problems: list[str] = []
+        passed = dict.fromkeys(CHECKS, True)
+        if not text:
+            passed = dict.fromkeys(CHECKS, False)
+            return CheckResult(passed, ["empty report"])
+        n_sent = len(sentences(text))
+        if not (self.cfg.min_chars <= len(text) <= self.cfg.max_chars) or (
+            n_sent > self.cfg.max_sentences
+        ):
+            passed["length"] = False
+            problems.append(f"{len(text)} chars, {n_sent} sentences")
+        if self._errors and (m := self._errors.search(text)):
+            passed["no_error_marker"] = False
+            problems.append(f"error/refusal marker {m.group(0)!r}")
+        if self._advice and (m := self._advice.search(text)):
+            passed["no_recommendation"] = False
+            problems.append(f"recommendation {m.group(0)!r} not in the metadata")
+        required = set(LABEL_FACTS.get(adapter, ()))
+        for name, value in facts.items():
+            if name not in FACT_CHECKS:
+                continue
+            reflected, contra = FACT_CHECKS[name](text, value, facts)
+            if contra:
+                passed["no_contradiction"] = False
+                problems.extend(contra)
+            if name in required and reflected is False:
+                passed["labels_reflected"] = False
+                problems.append(f"does not state {name} ({value})")
+        return CheckResult(passed, list(dict.fromkeys(problems)))

@@ -1,0 +1,70 @@
+"""Typed ``reports`` parameters; Kedro validates them before any node runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from acula_pipeline.reports.backends import BACKENDS
+from acula_pipeline.reports.backends.file import FileCfg
+from acula_pipeline.reports.backends.local_lm import TransformersCfg
+from acula_pipeline.reports.backends.openai_compat import OpenAICfg
+from acula_pipeline.reports.backends.template import TemplateCfg
+from acula_pipeline.reports.checks import CheckCfg
+from acula_pipeline.reports.facts import FACT_EXTRACTORS, FIELD_LABELS
+from acula_pipeline.reports.prompts import PromptCfg
+
+
+class LeakageCfg(BaseModel):
+    """Subjects reserved for evaluation get no report (``reports.leakage``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Splits of segments.parquet whose subjects are excluded (the evaluate stage will
+    # own the split definition; until then ingest's subject-disjoint split is used).
+    exclude_splits: list[str] = ["test"]
+    exclude_subjects: list[str] = []  # explicit subject ids, e.g. icbhi2017:101
+
+
+class ReportsParams(BaseModel):
+    """All of ``conf/base/parameters_reports.yml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "template"
+    fields: dict[str, list[str]]  # adapter → facts that may be sent (allow-list)
+    prompts: PromptCfg
+    checks: CheckCfg = CheckCfg()
+    retry_failed: bool = True  # LLM backends: one more try with the reasons
+    on_failure: Literal["fallback_template", "drop"] = "fallback_template"
+    leakage: LeakageCfg = LeakageCfg()
+    progress: bool = True
+    template: TemplateCfg = TemplateCfg()
+    openai: OpenAICfg = OpenAICfg()
+    transformers: TransformersCfg = TransformersCfg()
+    file: FileCfg = FileCfg()
+    limit: int | None = Field(
+        default=None, ge=1
+    )  # write only the first N units (smoke runs)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportsParams:
+        if self.backend not in BACKENDS:
+            raise ValueError(
+                f"reports.backend {self.backend!r} is not registered; "
+                f"known: {sorted(BACKENDS)}"
+            )
+        for adapter, allow in self.fields.items():
+            if adapter not in FACT_EXTRACTORS:
+                raise ValueError(
+                    f"reports.fields.{adapter}: no such source adapter; "
+                    f"known: {sorted(FACT_EXTRACTORS)}"
+                )
+            unknown = [f for f in allow if f not in FIELD_LABELS]
+            if unknown:
+                raise ValueError(
+                    f"reports.fields.{adapter}: unknown fields {unknown}; "
+                    f"known: {sorted(FIELD_LABELS)}"
+                )
+        return self

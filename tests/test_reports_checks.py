@@ -1,0 +1,227 @@
+"""Template reports are faithful; the checker catches planted contradictions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from acula_pipeline.reports import Checker, unit_facts
+from acula_pipeline.reports.checks import CheckCfg, mentions
+from acula_pipeline.reports.facts import allowed_facts
+from acula_pipeline.reports.templates import write_report
+
+from .reports_support import params, synthetic_units, units_from
+
+CHECK = Checker(CheckCfg())
+
+
+def _template(units, seed=0):
+    p = params()
+    for row in units.to_dict("records"):
+        facts = allowed_facts(unit_facts(row), p.fields[row["adapter"]])
+        text = write_report(facts, row["modality"], row["unit_id"], row["unit"], seed)
+        yield row, facts, text
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_template_reports_pass_every_check_on_synthetic_data(tiny_corpus, seed):
+    units = synthetic_units(tiny_corpus)
+    assert set(units["adapter"]) == {"icbhi2017", "circor2022", "coswara"}
+    texts = set()
+    for row, facts, text in _template(units, seed):
+        res = CHECK(text, facts, row["adapter"])
+        assert res.ok, (row["unit_id"], text, res.reasons())
+        texts.add(text)
+    assert len(texts) > 0.5 * len(units)  # phrasing varies between units
+
+
+def test_template_reports_pass_on_real_samples(real_samples):
+    units = units_from(
+        {a: (real_samples / a, False) for a in ("icbhi2017", "circor2022", "coswara")}
+    )
+    assert {"cycle", "recording"} <= set(units["unit"])
+    for row, facts, text in _template(units):
+        res = CHECK(text, facts, row["adapter"])
+        assert res.ok, (row["unit_id"], text, res.reasons())
+
+
+def test_phrasing_is_seeded_and_varied(tiny_corpus):
+    units = synthetic_units(tiny_corpus)
+    a = [t for *_, t in _template(units, 0)]
+    b = [t for *_, t in _template(units, 0)]
+    c = [t for *_, t in _template(units, 7)]
+    assert a == b
+    assert a != c
+
+
+HEART = {
+    "recording_site": "aortic valve area",
+    "age_group": "Child",
+    "sex": "female",
+    "murmur": "Present",
+    "murmur_locations": ["aortic valve area", "tricuspid valve area"],
+    "most_audible_location": "tricuspid valve area",
+    "systolic_timing": "Holosystolic",
+    "systolic_grade": "II/VI",
+    "outcome": "Abnormal",
+}
+GOOD_HEART = (
+    "Heart sound recording at the aortic valve area from a female child. A grade II/VI "
+    "holosystolic murmur is heard, loudest at the tricuspid valve area. The clinical "
+    "outcome was abnormal."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (GOOD_HEART.replace("A grade", "No murmur. A grade"), "murmur"),
+        (GOOD_HEART.replace("II/VI", "IV/VI"), "grade 4/6"),
+        (
+            GOOD_HEART.replace("loudest at the tricuspid", "loudest at the mitral"),
+            "mitral",
+        ),
+        (GOOD_HEART.replace("holosystolic", "early-systolic"), "early-systolic"),
+        (GOOD_HEART.replace("was abnormal", "was normal"), "outcome"),
+        (GOOD_HEART + " A diastolic murmur is also heard.", "diastolic"),
+        (GOOD_HEART.replace("female", "male"), "states male"),
+    ],
+)
+def test_heart_contradictions_are_caught(text, problem):
+    assert CHECK(GOOD_HEART, HEART, "circor2022").ok
+    res = CHECK(text, HEART, "circor2022")
+    assert not res.passed["no_contradiction"], text
+    assert problem in res.reasons()
+
+
+def test_heart_absent_and_unknown_murmur():
+    absent = {**{k: HEART[k] for k in ("recording_site", "sex")}, "murmur": "Absent"}
+    assert CHECK(
+        "Recording from a girl at the aortic valve area. No murmur.",
+        absent,
+        "circor2022",
+    ).ok
+    bad = CHECK("Recording from a girl. A soft murmur is heard.", absent, "circor2022")
+    assert "murmur stated as positive" in bad.reasons()
+    unknown = {**absent, "murmur": "Unknown"}
+    assert CHECK(
+        "Recording from a girl. Murmur status is unknown.", unknown, "circor2022"
+    ).ok
+    assert not CHECK(
+        "Recording from a girl. No murmur is heard.", unknown, "circor2022"
+    ).ok
+
+
+LUNG = {
+    "age_years": 63,
+    "sex": "male",
+    "diagnosis": "COPD",
+    "crackles": "present",
+    "wheezes": "absent",
+}
+GOOD_LUNG = (
+    "A 63-year-old man with COPD. Crackles are heard in this respiratory cycle; "
+    "wheezes are absent."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (GOOD_LUNG.replace("COPD", "asthma"), "diagnosis Asthma"),
+        (GOOD_LUNG.replace("Crackles are heard", "No crackles are heard"), "crackles"),
+        (GOOD_LUNG.replace("wheezes are absent", "wheezes are present"), "wheezes"),
+        (GOOD_LUNG.replace("63-year-old", "45-year-old"), "age 45"),
+        (GOOD_LUNG + " Pneumonia is also likely.", "Pneumonia"),
+    ],
+)
+def test_lung_contradictions_are_caught(text, problem):
+    assert CHECK(GOOD_LUNG, LUNG, "icbhi2017").ok
+    res = CHECK(text, LUNG, "icbhi2017")
+    assert not res.passed["no_contradiction"], text
+    assert problem in res.reasons()
+
+
+COUGH = {
+    "age_years": 40,
+    "sex": "female",
+    "smoker": "yes",
+    "covid_status": "positive, mild",
+}
+GOOD_COUGH = (
+    "Cough recording from a 40-year-old woman who is a smoker. She is COVID-19 "
+    "positive with mild symptoms."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (GOOD_COUGH.replace("a smoker", "a non-smoker"), "non-smoker"),
+        (GOOD_COUGH.replace("COVID-19 positive", "COVID-19 negative"), "COVID-19"),
+        (GOOD_COUGH.replace("woman", "man"), "states male"),
+    ],
+)
+def test_cough_contradictions_are_caught(text, problem):
+    assert CHECK(GOOD_COUGH, COUGH, "coswara").ok
+    res = CHECK(text, COUGH, "coswara")
+    assert not res.passed["no_contradiction"], text
+    assert problem in res.reasons()
+
+
+def test_missing_label_facts_fail_labels_reflected():
+    res = CHECK("Cough recording from a 40-year-old woman.", COUGH, "coswara")
+    assert res.passed["no_contradiction"]
+    assert not res.passed["labels_reflected"]
+    assert "smoker" in res.reasons() and "covid_status" in res.reasons()
+
+
+@pytest.mark.parametrize(
+    ("text", "check"),
+    [
+        ("", "non_empty"),
+        ("Error: upstream model timed out", "no_error_marker"),
+        (
+            "I'm sorry, but I cannot write medical reports. " + GOOD_COUGH,
+            "no_error_marker",
+        ),
+        (GOOD_COUGH + " Follow-up chest imaging is recommended.", "no_recommendation"),
+        (GOOD_COUGH + " She should stop smoking.", "no_recommendation"),
+        ("Smoker.", "length"),
+        (" ".join([GOOD_COUGH] * 8), "length"),
+    ],
+)
+def test_generic_checks(text, check):
+    res = CHECK(text, COUGH, "coswara")
+    assert not res.passed[check], res
+
+
+def test_recommendations_allowed_when_configured():
+    lenient = Checker(CheckCfg(forbid_recommendations=False))
+    assert lenient(GOOD_COUGH + " Follow-up is recommended.", COUGH, "coswara").ok
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no crackles or wheezes", ["negative"]),
+        ("crackles and no wheezes", ["positive"]),
+        ("neither crackles nor wheezes", ["negative"]),
+        ("wheezes, without crackles", ["negative"]),
+        ("crackles were not detected", ["negative"]),
+        ("presence of crackles is uncertain", ["uncertain"]),
+        ("fine crackles at both bases", ["positive"]),
+    ],
+)
+def test_clause_scoped_negation(text, expected):
+    assert mentions(text, r"\bcrackles\b") == expected
+
+
+def test_facts_carry_units_labels(tiny_corpus):
+    units = synthetic_units(tiny_corpus)
+    cyc = units[units["unit"] == "cycle"].iloc[0].to_dict()
+    facts = unit_facts(cyc)
+    assert facts["crackles"] == ("present" if cyc["crackles"] else "absent")
+    meta = json.loads(cyc["metadata"])
+    assert facts["patient_id"] == meta["patient"]
