@@ -222,8 +222,8 @@ def test_transformers_backend_end_to_end(units, tiny_lm, tmp_path):
     assert again.stats["backend_calls"] == 0
 
 
-def test_transformers_backend_needs_a_path():
+def test_transformers_backend_needs_a_path(tmp_path):
     with pytest.raises(BackendConfigError, match="model_path is not set"):
         write_reports(
-            pd.DataFrame(), params(backend="transformers"), ReportCache("/tmp")
+            pd.DataFrame(), params(backend="transformers"), ReportCache(tmp_path)
         )

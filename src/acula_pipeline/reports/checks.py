@@ -179,7 +179,7 @@ def _diagnosis(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[s
         positive = "positive" in mentions(text, term)
         if dx == value:
             reflected = positive
-        elif positive and not (dx == "Healthy" and value is None):
+        elif positive:
             problems.append(f"states diagnosis {dx}, metadata says {value}")
     return reflected, problems
 

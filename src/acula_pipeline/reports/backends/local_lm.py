@@ -1,7 +1,8 @@
 """A local causal language model (Hugging Face format) from a configured path.
 
-Batched, left-padded greedy or sampled generation on CPU or GPU (bf16 autocast on
-CUDA). Nothing is downloaded: the path must hold the config, weights and tokenizer.
+Batched, left-padded greedy or sampled generation on CPU or GPU. On CUDA the weights
+are loaded in bfloat16 (``dtype: auto``); autocast would only add a cast per operation.
+Nothing is downloaded: the path must hold the config, weights and tokenizer.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -153,11 +153,6 @@ class TransformersBackend:
             self._load()
         torch.manual_seed(self.cfg.seed)
         bs = self.cfg.batch_size
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.device.startswith("cuda")
-            else nullcontext()
-        )
         for i in range(0, len(requests), bs):
             batch = requests[i : i + bs]
             prompts = [self.render(r.messages) for r in batch]
@@ -175,7 +170,7 @@ class TransformersBackend:
             }
             if self.cfg.do_sample:
                 kwargs["temperature"] = self.cfg.temperature
-            with torch.inference_mode(), autocast:
+            with torch.inference_mode():
                 out = self._lm.generate(**enc, **kwargs)
             new = out[:, enc["input_ids"].shape[1] :]
             self._stats["batches"] += 1
