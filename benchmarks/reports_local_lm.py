@@ -15,6 +15,7 @@ without it the units come from ``data/`` of a ``make run``.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,37 +33,9 @@ from acula_pipeline.reports import (
 from acula_pipeline.reports.backends.local_lm import TransformersBackend
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.tiny_lm
 
-
-def make_model(path: Path, hidden: int, layers: int) -> None:
-    """A byte-level BPE tokenizer and a random Llama saved under ``path``."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        ["Crackles are heard. No murmur is present. COVID-19 negative."] * 50,
-        vocab_size=512,
-        special_tokens=["<s>", "</s>", "<pad>"],
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
-    tok.save_pretrained(path)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden,
-        intermediate_size=4 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=max(hidden // 64, 1),
-        num_key_value_heads=max(hidden // 128, 1),
-        max_position_embeddings=4096,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(path)
+from tests.tiny_lm import tiny_causal_lm  # noqa: E402
 
 
 def load_units(path: str | None) -> pd.DataFrame:
@@ -91,7 +64,7 @@ def main() -> None:
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
-        make_model(model, args.hidden, args.layers)
+        tiny_causal_lm(model, args.hidden, args.layers)
         for device in devices:
             p = ReportsParams.model_validate(
                 raw["reports"]

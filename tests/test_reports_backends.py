@@ -10,6 +10,7 @@ from acula_pipeline.reports.backends import BackendConfigError
 from acula_pipeline.reports.backends.template import TemplateBackend, TemplateCfg
 
 from .reports_support import params, synthetic_units
+from .tiny_lm import tiny_causal_lm
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,7 @@ def test_template_second_run_makes_no_backend_call(units, tmp_path):
     assert again.calls == 0
     assert second.stats["backend_calls"] == 0
     assert second.stats["from_cache"] == len(units)
-    pd.testing.assert_frame_equal(
-        first.reports.drop(columns="from_cache"),
-        second.reports.drop(columns="from_cache"),
-    )
+    pd.testing.assert_frame_equal(first.reports, second.reports)
     # A changed setting is a different key: everything is written again.
     reseeded = TemplateBackend(TemplateCfg(seed=3))
     write_reports(units, params(template={"seed": 3}), ReportCache(tmp_path), reseeded)
@@ -164,37 +162,7 @@ def test_drop_policy_and_fallback(units, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
     """A 2-layer Llama with a byte-level BPE tokenizer, built from a config."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    path = tmp_path_factory.mktemp("tiny_lm")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        ["Crackles are heard. No murmur. The patient is COVID-19 negative."] * 20,
-        vocab_size=300,
-        special_tokens=["<s>", "</s>", "<pad>"],
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
-    tok.save_pretrained(path)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    return path
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny_lm"))
 
 
 def test_transformers_backend_end_to_end(units, tiny_lm, tmp_path):
@@ -227,3 +195,12 @@ def test_transformers_backend_needs_a_path(tmp_path):
         write_reports(
             pd.DataFrame(), params(backend="transformers"), ReportCache(tmp_path)
         )
+
+
+def test_unit_with_broken_metadata_is_rejected_not_lost(units, tmp_path):
+    bad = units.copy()
+    bad.loc[bad.index[0], "metadata"] = "{not json"
+    run = write_reports(bad, params(), ReportCache(tmp_path))
+    assert len(run.reports) == len(bad) - 1
+    (reject,) = run.rejects.to_dict("records")
+    assert reject["unit_id"] == bad["unit_id"].iloc[0] and reject["stage"] == "facts"

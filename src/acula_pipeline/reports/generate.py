@@ -15,22 +15,15 @@ from acula_pipeline.reports.backends.template import TemplateBackend
 from acula_pipeline.reports.cache import ReportCache
 from acula_pipeline.reports.checks import CHECKS, Checker, CheckResult
 from acula_pipeline.reports.config import ReportsParams
-from acula_pipeline.reports.facts import allowed_facts, unit_facts
+from acula_pipeline.reports.facts import UNIT_COLUMNS, allowed_facts, unit_facts
 from acula_pipeline.reports.prompts import build_messages, retry_messages, sha256_json
 
 log = logging.getLogger(__name__)
 
+# The same texts give the same table whether they came from the cache or the backend
+# (cache hits are counted in the summary), so downstream DVC stages do not rerun.
 REPORT_COLUMNS = (
-    "unit_id",
-    "unit",
-    "recording_id",
-    "segment_id",
-    "subject_id",
-    "dataset",
-    "adapter",
-    "modality",
-    "split",
-    "is_synthetic",
+    *UNIT_COLUMNS,
     "report",
     "source",
     "backend",
@@ -41,7 +34,6 @@ REPORT_COLUMNS = (
     "facts",
     "cache_key",
     "attempts",
-    "from_cache",
     "first_attempt_passed",
     "backend_passed",
     "backend_problems",
@@ -87,7 +79,6 @@ class _Unit:
     attempts: int = 0
     text: str | None = None
     error: str | None = None
-    from_cache: bool = False
     first_passed: bool | None = None
     result: CheckResult | None = None
     tokens: list[int | None] = field(default_factory=lambda: [None, None])
@@ -183,7 +174,7 @@ class ReportWriter:
         cached = self.cache.get_many(by_key)
         for key, hit in cached.items():
             for u in by_key[key]:
-                u.text, u.error, u.from_cache = hit.text, None, True
+                u.text, u.error = hit.text, None
                 u.tokens = [hit.prompt_tokens, hit.completion_tokens]
         self.counts["from_cache"] += sum(len(by_key[k]) for k in cached)
         todo = [us[0].req for k, us in by_key.items() if k not in cached]
@@ -208,7 +199,7 @@ class ReportWriter:
             for gen in self.backend.generate(todo):
                 group = by_key[gen.key]
                 for u in group:
-                    u.text, u.error, u.from_cache = gen.text, gen.error, False
+                    u.text, u.error = gen.text, gen.error
                     u.tokens = [gen.prompt_tokens, gen.completion_tokens]
                 if gen.text is not None:
                     self.cache.put(
@@ -239,6 +230,13 @@ class ReportWriter:
                 work.append(self._request(row))
             except (KeyError, ValueError) as exc:
                 rejects.append(_reject(row, "facts", str(exc)))
+        if rejects:
+            log.warning(
+                "Reports: %d units have no usable facts (first: %s: %s)",
+                len(rejects),
+                rejects[0]["unit_id"],
+                rejects[0]["reason"],
+            )
         if self.p.limit is not None:
             work = work[: self.p.limit]
         for u in work:
@@ -335,7 +333,6 @@ class ReportWriter:
             "facts": json.dumps(u.req.facts, sort_keys=True),
             "cache_key": u.req.key,
             "attempts": u.attempts,
-            "from_cache": u.from_cache,
             "first_attempt_passed": u.first_passed,
             "backend_passed": backend_ok,
             "backend_problems": problems,

@@ -252,19 +252,20 @@ class OpenAIBackend:
         ahead = 2 * self.cfg.concurrency
         todo = iter(requests)
         pending: set[Future[Generation]] = set()
-        with ThreadPoolExecutor(self.cfg.concurrency, "acula-llm") as pool:
-            try:
-                for req in todo:
-                    pending.add(pool.submit(self._one, req))
-                    if len(pending) >= ahead:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        yield from (f.result() for f in done)
-                while pending:
+        pool = ThreadPoolExecutor(self.cfg.concurrency, "acula-llm")
+        try:
+            for req in todo:
+                pending.add(pool.submit(self._one, req))
+                if len(pending) >= ahead:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     yield from (f.result() for f in done)
-            finally:
-                for f in pending:
-                    f.cancel()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        finally:
+            # On an interrupt, do not wait for requests in flight: their answers
+            # would not be stored anyway, and the next run asks again.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self._client.close()
