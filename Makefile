@@ -14,6 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
+export GX_ANALYTICS_ENABLED := false
 export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
 .PHONY: setup run test lint viz bench lock clean
@@ -47,6 +48,7 @@ viz: setup
 bench: setup
 	python benchmarks/ingest_throughput.py
 	python benchmarks/reports_throughput.py
+	python benchmarks/validate_throughput.py
 
 lock: setup
 	{ head -2 requirements.txt; python -m pip freeze --exclude-editable | grep -v '^acula'; } > requirements.lock.tmp

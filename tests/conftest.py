@@ -14,6 +14,7 @@ for _k, _v in {
     "KEDRO_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
     "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
 }.items():
     os.environ.setdefault(_k, _v)
 

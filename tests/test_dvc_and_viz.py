@@ -77,6 +77,12 @@ def test_dvc_repro_then_noop(clone):
     assert reports["synthetic"] and reports["reports"] > 0
     assert reports["backend_calls"] == reports["units"]
     assert (clone / "data/04_feature/report_cache/reports.sqlite").exists()
+    assert "Running stage 'validate'" in first
+    summary = json.loads(
+        (clone / "data/08_reporting/validation_summary.json").read_text()
+    )
+    assert summary["success"], summary
+    assert (clone / "data/08_reporting/validation/index.html").exists()
     second = sh(["dvc", "repro"], clone)
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
@@ -98,4 +104,7 @@ def test_kedro_viz_build_offline(clone):
         "quarantine",
         "generate_reports_node",
         "reports",
+        "validate_recordings_node",
+        "validate_reports_node",
+        "validation_gate_node",
     } <= names

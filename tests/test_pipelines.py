@@ -52,7 +52,7 @@ def test_registry():
     bootstrap_project(REPO)
     from kedro.framework.project import pipelines
 
-    assert {"corpus", "ingest", "reports", "__default__"} <= set(pipelines)
+    assert {"corpus", "ingest", "reports", "validate", "__default__"} <= set(pipelines)
     default = {n.name for n in pipelines["__default__"].nodes}
     assert {"generate_synthetic_corpus_node", "extract_features_node"} <= default
 

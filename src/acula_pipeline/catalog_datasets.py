@@ -1,4 +1,4 @@
-"""Kedro datasets for folder-shaped data: corpus, feature store, report cache."""
+"""Kedro datasets for folder-shaped data: corpus, features, report cache, GX session."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from kedro.io import AbstractDataset
 
 from acula_pipeline.audio.features import FeatureStore, write_feature_store
 from acula_pipeline.reports.cache import ReportCache
+from acula_pipeline.validation.runner import GXSession, open_session
 
 
 class CorpusFolderDataset(AbstractDataset[Any, str]):
@@ -79,6 +80,27 @@ class ReportCacheDataset(AbstractDataset[None, ReportCache]):
 
     def _exists(self) -> bool:
         return True  # an absent cache is an empty one
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class GXSessionDataset(AbstractDataset[None, GXSession]):
+    """The Great Expectations session of one validation run, writing Data Docs to
+    ``path``. Every suite node loads the same session; the summary node closes it."""
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> GXSession:
+        return open_session(self._path)
+
+    def save(self, data: None) -> None:
+        raise NotImplementedError("validation results are written by the session")
+
+    def _exists(self) -> bool:
+        return True
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

@@ -1,0 +1,120 @@
+"""Thin nodes over ``acula_pipeline.validation``: one per suite, then summary and gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from acula_pipeline.audio.features import FeatureStore
+from acula_pipeline.pipelines.ingest.params import IngestParams
+from acula_pipeline.validation import (
+    GXSession,
+    ValidateParams,
+    close_session,
+    gate,
+)
+from acula_pipeline.validation.suites import (
+    audio_quality_suite,
+    feature_stats,
+    features_suite,
+    recordings_suite,
+    reports_suite,
+    segments_suite,
+)
+
+
+def validate_recordings(
+    recordings: pd.DataFrame, session: GXSession, params: ValidateParams
+) -> dict[str, Any]:
+    """Suite ``recordings``."""
+    return session.validate(
+        "recordings", *recordings_suite(recordings, params.recordings)
+    ).as_dict()
+
+
+def validate_audio_quality(
+    quality: pd.DataFrame,
+    recordings: pd.DataFrame,
+    session: GXSession,
+    params: ValidateParams,
+) -> dict[str, Any]:
+    """Suite ``audio_quality``."""
+    suite = audio_quality_suite(quality, recordings, params.audio_quality)
+    return session.validate("audio_quality", *suite).as_dict()
+
+
+def validate_segments(
+    segments: pd.DataFrame,
+    recordings: pd.DataFrame,
+    session: GXSession,
+    params: ValidateParams,
+) -> dict[str, Any]:
+    """Suites ``segments`` and ``subject_splits``."""
+    clips, subjects = segments_suite(segments, recordings, params.segments)
+    return {
+        "segments": session.validate("segments", *clips).as_dict(),
+        "subject_splits": session.validate("subject_splits", *subjects).as_dict(),
+    }
+
+
+def validate_features(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    session: GXSession,
+    params: ValidateParams,
+    ingest: IngestParams,
+) -> dict[str, Any]:
+    """Suite ``features`` (per-clip statistics of the shards)."""
+    fe = ingest.frontend()
+    expected = {
+        "sample_rate": fe.sample_rate,
+        "n_frames": fe.n_frames,
+        "n_mels": fe.n_mels,
+    }
+    suite = features_suite(feature_stats(store), segments, expected, params.features)
+    return session.validate("features", *suite).as_dict()
+
+
+def validate_reports(
+    reports: pd.DataFrame,
+    reports_summary: dict[str, Any],
+    session: GXSession,
+    params: ValidateParams,
+) -> dict[str, Any]:
+    """Suite ``reports``: one per unit that was not rejected."""
+    expected = int(reports_summary["units"]) - int(reports_summary["rejected"])
+    suite = reports_suite(reports, expected, params.reports)
+    return session.validate("reports", *suite).as_dict()
+
+
+def summarise_validation(
+    recordings: dict[str, Any],
+    audio_quality: dict[str, Any],
+    segments: dict[str, Any],
+    features: dict[str, Any],
+    reports: dict[str, Any],
+    session: GXSession,
+) -> dict[str, Any]:
+    """Counts per suite (DVC metrics) and the Data Docs."""
+    suites = {
+        "recordings": recordings,
+        "audio_quality": audio_quality,
+        **segments,
+        "features": features,
+        "reports": reports,
+    }
+    index = session.build_docs()
+    close_session(session)
+    return {
+        "success": not any(s["critical_failed"] for s in suites.values()),
+        "critical_failed": sum(s["critical_failed"] for s in suites.values()),
+        "warning_failed": sum(s["warning_failed"] for s in suites.values()),
+        "docs": str(index) if index else None,
+        "suites": suites,
+    }
+
+
+def validation_gate(summary: dict[str, Any]) -> None:
+    """Fail the run if a critical expectation failed (after the summary is saved)."""
+    gate(summary)

@@ -1,0 +1,362 @@
+"""The expectation suites, as code, with thresholds from ``parameters_validate.yml``.
+
+Each builder returns the table to validate (some are derived: a per-clip statistics
+table for the feature shards, a per-subject split count) and its expectations, every
+one carrying a severity: ``critical`` fails the run, ``warning`` is reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import great_expectations.expectations as gxe
+import numpy as np
+import pandas as pd
+from great_expectations.expectations.metadata_types import FailureSeverity
+from great_expectations.expectations.row_conditions import Column
+from pydantic import BaseModel, ConfigDict, Field
+
+from acula_pipeline.audio.features import FeatureStore
+from acula_pipeline.reports.checks import CheckCfg
+from acula_pipeline.sources.circor import MURMUR, OUTCOME
+from acula_pipeline.sources.coswara import COVID_STATUS
+from acula_pipeline.sources.icbhi import DIAGNOSES
+
+Severity = Literal["critical", "warning"]
+Suite = tuple[pd.DataFrame, list[Any], str | None]  # table, expectations, id column
+CRITICAL = FailureSeverity.CRITICAL  # fails the run
+WARNING = FailureSeverity.WARNING  # reported
+
+
+class AdapterBounds(BaseModel):
+    """What a source's recordings may look like."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modalities: list[str]
+    sample_rate: tuple[int, int]  # native, inclusive
+    duration_s: tuple[float, float]
+
+
+class RecordingsCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by_adapter: dict[str, AdapterBounds]
+    duration_severity: Severity = "warning"
+    check_paths: bool = True
+
+
+class AudioQualityCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_nonfinite: int = 0  # critical
+    max_silence_fraction_critical: float = 0.98  # all-silent recordings
+    min_peak: float = 1e-4  # critical
+    max_silence_fraction: float = 0.6  # warning
+    max_clipping_fraction: float = 0.01  # warning
+    max_abs_dc_offset: float = 0.05  # warning
+
+
+class SegmentsCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    splits: list[str] = ["train", "val", "test"]
+    min_duration_s: float = 0.05
+
+
+class FeaturesCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value_range: tuple[float, float] = (0.0, 1.0)  # after per-clip min-max
+    min_dynamic_range: float = 0.01  # max - min of a clip; a silent clip is flat
+    dynamic_range_severity: Severity = "critical"
+
+
+class ReportsCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_chars: int = 30
+    max_chars: int = 700
+    error_markers: list[str] = CheckCfg().error_markers
+    min_pass_rate: float = Field(default=0.9, ge=0, le=1)  # backend reports passing
+    pass_rate_severity: Severity = "critical"
+    max_duplicate_ratio: float = Field(default=0.5, ge=0, le=1)
+
+
+class ValidateParams(BaseModel):
+    """All of ``conf/base/parameters_validate.yml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recordings: RecordingsCfg
+    audio_quality: AudioQualityCfg = AudioQualityCfg()
+    segments: SegmentsCfg = SegmentsCfg()
+    features: FeaturesCfg = FeaturesCfg()
+    reports: ReportsCfg = ReportsCfg()
+    examples: int = Field(default=5, ge=1)  # offending rows named per failure
+
+
+def _adapter_of(table: pd.DataFrame) -> pd.Series:
+    return table["adapter"].fillna(table["dataset"].str.removeprefix("synthetic_"))
+
+
+def recordings_suite(recordings: pd.DataFrame, cfg: RecordingsCfg) -> Suite:
+    """Identity, required fields, per-source modality, rate and duration, paths."""
+    t = recordings.copy()
+    t["adapter"] = _adapter_of(t)
+    if cfg.check_paths:
+        t["path_exists"] = [Path(p).is_file() for p in t["path"]]
+    ex: list[Any] = [
+        gxe.ExpectColumnValuesToBeUnique(column="recording_id", severity=CRITICAL),
+        *(
+            gxe.ExpectColumnValuesToNotBeNull(column=c, severity=CRITICAL)
+            for c in ("subject_id", "path", "dataset", "modality", "sample_rate")
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="duration_s", severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="adapter", value_set=sorted(cfg.by_adapter), severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="diagnosis", value_set=sorted(DIAGNOSES), severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="murmur", value_set=sorted(MURMUR), severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="outcome", value_set=sorted(OUTCOME), severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="covid_status", value_set=sorted(COVID_STATUS), severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="sex", value_set=["female", "male", "other"], severity=CRITICAL
+        ),
+    ]
+    for adapter, b in cfg.by_adapter.items():
+        where = Column("adapter") == adapter
+        ex += [
+            gxe.ExpectColumnValuesToBeInSet(
+                column="modality",
+                value_set=b.modalities,
+                severity=CRITICAL,
+                row_condition=where,
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="sample_rate",
+                min_value=b.sample_rate[0],
+                max_value=b.sample_rate[1],
+                severity=CRITICAL,
+                row_condition=where,
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="duration_s",
+                min_value=b.duration_s[0],
+                max_value=b.duration_s[1],
+                severity=FailureSeverity(cfg.duration_severity),
+                row_condition=where,
+            ),
+        ]
+    if cfg.check_paths:
+        ex.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="path_exists", value_set=[True], severity=CRITICAL
+            )
+        )
+    return t, ex, "recording_id"
+
+
+def audio_quality_suite(
+    quality: pd.DataFrame, recordings: pd.DataFrame, cfg: AudioQualityCfg
+) -> Suite:
+    """Per-recording signal statistics of the accepted recordings."""
+    t = quality[quality["recording_id"].isin(recordings["recording_id"])]
+    ex: list[Any] = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="nonfinite_count", max_value=cfg.max_nonfinite, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="silence_fraction",
+            max_value=cfg.max_silence_fraction_critical,
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="peak", min_value=cfg.min_peak, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="silence_fraction",
+            max_value=cfg.max_silence_fraction,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="clipping_fraction",
+            max_value=cfg.max_clipping_fraction,
+            severity=WARNING,
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="dc_offset",
+            min_value=-cfg.max_abs_dc_offset,
+            max_value=cfg.max_abs_dc_offset,
+            severity=WARNING,
+        ),
+    ]
+    return t, ex, "recording_id"
+
+
+def segments_suite(
+    segments: pd.DataFrame, recordings: pd.DataFrame, cfg: SegmentsCfg
+) -> tuple[Suite, Suite]:
+    """Clip index: identity, traceability, times, splits; and subject-disjointness."""
+    t = segments.assign(duration_s=segments["end_s"] - segments["start_s"])
+    ex: list[Any] = [
+        gxe.ExpectColumnValuesToBeUnique(column="segment_id", severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="recording_id",
+            value_set=sorted(recordings["recording_id"]),
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="split", value_set=cfg.splits, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="subject_id", severity=CRITICAL),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="end_s", column_B="start_s", severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="start_s", min_value=0.0, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="duration_s", min_value=cfg.min_duration_s, severity=CRITICAL
+        ),
+    ]
+    per_subject = (
+        segments.groupby("subject_id")["split"]
+        .agg(n_splits="nunique", splits=lambda s: ",".join(sorted(set(s))))
+        .reset_index()
+    )
+    disjoint: list[Any] = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="n_splits", min_value=1, max_value=1, severity=CRITICAL
+        )
+    ]
+    return (t, ex, "segment_id"), (per_subject, disjoint, "subject_id")
+
+
+def feature_stats(store: FeatureStore) -> pd.DataFrame:
+    """Per-clip shape, finiteness and value range, one shard in memory at a time."""
+    rows = []
+    index = store.index
+    for k, part in index.groupby("shard", sort=True):
+        x = np.asarray(store.shard(int(k)), dtype=np.float32)[part["row"].to_numpy()]
+        flat = x.reshape(len(x), -1)
+        finite = np.isfinite(flat).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            lo = np.where(finite, flat.min(axis=1), np.nan)
+            hi = np.where(finite, flat.max(axis=1), np.nan)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "segment_id": part["segment_id"].to_numpy(),
+                    "n_frames": x.shape[1],
+                    "n_mels": x.shape[2],
+                    "finite": finite,
+                    "min": lo,
+                    "max": hi,
+                }
+            )
+        )
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if len(out):
+        out["dynamic_range"] = out["max"] - out["min"]
+        out["sample_rate"] = int(store.meta["frontend"]["sample_rate"])
+    return out
+
+
+def features_suite(
+    stats: pd.DataFrame,
+    segments: pd.DataFrame,
+    expected: dict[str, int],
+    cfg: FeaturesCfg,
+) -> Suite:
+    """Shapes and rate as configured, finite, normalised range, one clip per segment.
+
+    Args:
+        stats: ``feature_stats`` of the store.
+        segments: The clip index the store must match.
+        expected: ``sample_rate``, ``n_frames`` and ``n_mels`` from the ingest settings.
+        cfg: Thresholds.
+    """
+    lo, hi = cfg.value_range
+    ex: list[Any] = [
+        gxe.ExpectTableRowCountToEqual(value=len(segments), severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeUnique(column="segment_id", severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="segment_id",
+            value_set=sorted(segments["segment_id"]),
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="sample_rate",
+            value_set=[expected["sample_rate"]],
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="n_frames", value_set=[expected["n_frames"]], severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="n_mels", value_set=[expected["n_mels"]], severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="finite", value_set=[True], severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="min", min_value=lo, max_value=hi, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="max", min_value=lo, max_value=hi, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="dynamic_range",
+            min_value=cfg.min_dynamic_range,
+            severity=FailureSeverity(cfg.dynamic_range_severity),
+        ),
+    ]
+    return stats, ex, "segment_id"
+
+
+def reports_suite(
+    reports: pd.DataFrame, expected_rows: int | None, cfg: ReportsCfg
+) -> Suite:
+    """One non-empty, well-bounded, marker-free report per unit; faithful, varied."""
+    t = reports.copy()
+    t["backend_passed_rate"] = t["backend_passed"].astype(float)
+    ex: list[Any] = [
+        gxe.ExpectColumnValuesToBeUnique(column="unit_id", severity=CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="report", severity=CRITICAL),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="report",
+            min_value=cfg.min_chars,
+            max_value=cfg.max_chars,
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnValuesToNotMatchRegexList(
+            column="report",
+            regex_list=[f"(?i){m}" for m in cfg.error_markers],
+            severity=CRITICAL,
+        ),
+        gxe.ExpectColumnMeanToBeBetween(
+            column="backend_passed_rate",
+            min_value=cfg.min_pass_rate,
+            severity=FailureSeverity(cfg.pass_rate_severity),
+        ),
+        gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(
+            column="report",
+            min_value=1.0 - cfg.max_duplicate_ratio,
+            severity=CRITICAL,
+        ),
+    ]
+    if expected_rows is not None:
+        ex.insert(
+            0, gxe.ExpectTableRowCountToEqual(value=expected_rows, severity=CRITICAL)
+        )
+    return t, ex, "unit_id"
