@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,6 +114,7 @@ class GXSession:
             warnings.simplefilter("ignore")
             self.ctx = gx.get_context(mode="ephemeral")
         self.ctx.enable_analytics(False)  # no network at run time
+        self._drop_default_site()
         self.ctx.variables.progress_bars = ProgressBarsConfig(
             globally=False, metric_calculations=False
         )
@@ -131,6 +133,16 @@ class GXSession:
             )
         self.source = self.ctx.data_sources.add_pandas("acula")
         self.results: dict[str, SuiteResult] = {}
+
+    def _drop_default_site(self) -> None:
+        """An ephemeral context makes a docs site in a fresh temporary folder; drop
+        it (and the folder) so pages are written once, to ``docs_dir`` only."""
+        tmp = Path(tempfile.gettempdir()).resolve()
+        for name, site in list(self.ctx.list_data_docs_sites().items()):
+            base = Path(site.get("store_backend", {}).get("base_directory", ""))
+            self.ctx.delete_data_docs_site(name)
+            if base.name.startswith("tmp") and base.resolve().parent == tmp:
+                shutil.rmtree(base, ignore_errors=True)
 
     def validate(
         self,

@@ -50,12 +50,20 @@ def validate_segments(
     session: GXSession,
     params: ValidateParams,
 ) -> dict[str, Any]:
-    """Suites ``segments`` and ``subject_splits``."""
-    clips, subjects = segments_suite(segments, recordings, params.segments)
-    return {
-        "segments": session.validate("segments", *clips).as_dict(),
-        "subject_splits": session.validate("subject_splits", *subjects).as_dict(),
-    }
+    """Suite ``segments``."""
+    clips, _ = segments_suite(segments, recordings, params.segments)
+    return session.validate("segments", *clips).as_dict()
+
+
+def validate_subject_splits(
+    segments: pd.DataFrame,
+    recordings: pd.DataFrame,
+    session: GXSession,
+    params: ValidateParams,
+) -> dict[str, Any]:
+    """Suite ``subject_splits``: every subject in one split only."""
+    _, subjects = segments_suite(segments, recordings, params.segments)
+    return session.validate("subject_splits", *subjects).as_dict()
 
 
 def validate_features(
@@ -92,6 +100,7 @@ def summarise_validation(
     recordings: dict[str, Any],
     audio_quality: dict[str, Any],
     segments: dict[str, Any],
+    subject_splits: dict[str, Any],
     features: dict[str, Any],
     reports: dict[str, Any],
     session: GXSession,
@@ -100,7 +109,8 @@ def summarise_validation(
     suites = {
         "recordings": recordings,
         "audio_quality": audio_quality,
-        **segments,
+        "segments": segments,
+        "subject_splits": subject_splits,
         "features": features,
         "reports": reports,
     }

@@ -9,6 +9,7 @@ from acula_pipeline.pipelines.validate.nodes import (
     validate_recordings,
     validate_reports,
     validate_segments,
+    validate_subject_splits,
     validation_gate,
 )
 
@@ -38,6 +39,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="validate_segments_node",
             ),
             Node(
+                func=validate_subject_splits,
+                inputs=["segments", "recordings", "validation_session", P],
+                outputs="subject_splits_validation",
+                name="validate_subject_splits_node",
+            ),
+            Node(
                 func=validate_features,
                 inputs=[
                     "segment_features",
@@ -61,6 +68,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "recordings_validation",
                     "audio_quality_validation",
                     "segments_validation",
+                    "subject_splits_validation",
                     "features_validation",
                     "reports_validation",
                     "validation_session",
