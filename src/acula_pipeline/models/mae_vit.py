@@ -1,0 +1,141 @@
+"""A masked-autoencoder ViT over log-mel patches in the OPERA-GT shape.
+
+Input: (batch, 256 frames, 64 mels). Patches of 16 × 16 → 64 tokens. The encoder's
+embedding is the mean of its patch tokens followed by LayerNorm; the light decoder
+reconstructs the masked patches (MSE on masked patches only, mask ratio 0.7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class MAEViTCfg:
+    """Architecture of the student encoder."""
+
+    n_frames: int = 256  # log-mel frames per clip
+    n_mels: int = 64  # mel bins
+    patch: int = 16  # square patch side
+    dim: int = 192  # encoder width (= embedding size)
+    depth: int = 4  # encoder blocks
+    heads: int = 3  # attention heads
+    mlp_ratio: float = 4.0  # MLP hidden / width
+    decoder_dim: int = 128  # decoder width
+    decoder_depth: int = 1  # decoder blocks
+    decoder_heads: int = 4  # decoder attention heads
+    mask_ratio: float = 0.7  # share of patches hidden from the encoder
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.n_frames // self.patch, self.n_mels // self.patch
+
+    @property
+    def n_patches(self) -> int:
+        g = self.grid
+        return g[0] * g[1]
+
+
+def sincos_2d(dim: int, grid: tuple[int, int]) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embeddings, (grid_h * grid_w, dim)."""
+    if dim % 4:
+        raise ValueError(f"position embedding width {dim} must be divisible by 4")
+    h, w = torch.meshgrid(
+        torch.arange(grid[0], dtype=torch.float32),
+        torch.arange(grid[1], dtype=torch.float32),
+        indexing="ij",
+    )
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
+    out = []
+    for pos in (h.flatten(), w.flatten()):
+        ang = pos[:, None] * omega[None]
+        out += [ang.sin(), ang.cos()]
+    return torch.cat(out, dim=1)
+
+
+def _blocks(
+    dim: int, depth: int, heads: int, mlp_ratio: float
+) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(
+        dim,
+        heads,
+        int(dim * mlp_ratio),
+        dropout=0.0,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
+    return nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+
+
+class MAEViT(nn.Module):
+    """Student encoder with its self-supervised objective."""
+
+    input_kind = "logmel"
+    pos: torch.Tensor
+    dec_pos: torch.Tensor
+
+    def __init__(self, cfg: MAEViTCfg | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or MAEViTCfg()
+        if cfg.n_frames % cfg.patch or cfg.n_mels % cfg.patch:
+            raise ValueError(
+                f"patch {cfg.patch} must divide {cfg.n_frames} × {cfg.n_mels}"
+            )
+        pdim = cfg.patch * cfg.patch
+        self.embed_dim = cfg.dim
+        self.patch_embed = nn.Linear(pdim, cfg.dim)
+        self.register_buffer("pos", sincos_2d(cfg.dim, cfg.grid), persistent=False)
+        self.encoder = _blocks(cfg.dim, cfg.depth, cfg.heads, cfg.mlp_ratio)
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.dec_embed = nn.Linear(cfg.dim, cfg.decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(cfg.decoder_dim))
+        self.register_buffer(
+            "dec_pos", sincos_2d(cfg.decoder_dim, cfg.grid), persistent=False
+        )
+        self.decoder = _blocks(
+            cfg.decoder_dim, cfg.decoder_depth, cfg.decoder_heads, cfg.mlp_ratio
+        )
+        self.dec_norm = nn.LayerNorm(cfg.decoder_dim)
+        self.dec_out = nn.Linear(cfg.decoder_dim, pdim)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) → (B, N, patch²), row-major over the (time, mel) grid."""
+        b = x.shape[0]
+        p = self.cfg.patch
+        gh, gw = self.cfg.grid
+        x = x.reshape(b, gh, p, gw, p).permute(0, 1, 3, 2, 4)
+        return x.reshape(b, gh * gw, p * p)
+
+    def encode_audio(self, x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Embedding of each clip: mean-pooled patch tokens, LayerNorm."""
+        tokens = self.patch_embed(self.patchify(x)) + self.pos
+        z = self.norm(self.encoder(tokens).mean(dim=1))
+        return nn.functional.normalize(z, dim=-1) if normalize else z
+
+    def ssl_loss(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Masked-patch reconstruction MSE (masked patches only)."""
+        target = self.patchify(x)
+        b, n, _ = target.shape
+        keep = max(1, int(round(n * (1 - self.cfg.mask_ratio))))
+        noise = torch.rand(b, n, device=x.device, generator=generator)
+        order = noise.argsort(dim=1)
+        visible = order[:, :keep]
+        tokens = self.patch_embed(target) + self.pos
+        idx = visible[..., None].expand(-1, -1, tokens.shape[-1])
+        enc = self.encoder(torch.gather(tokens, 1, idx))
+        dec_vis = self.dec_embed(enc)
+        # Under autocast the decoder input is bf16 while the parameter is fp32.
+        full = self.mask_token.to(dec_vis.dtype).expand(b, n, -1).clone()
+        full = full.scatter(1, visible[..., None].expand_as(dec_vis), dec_vis)
+        pred = self.dec_out(self.dec_norm(self.decoder(full + self.dec_pos)))
+        masked = torch.ones(b, n, dtype=torch.bool, device=x.device)
+        masked[torch.arange(b, device=x.device)[:, None], visible] = False
+        err = ((pred.float() - target.float()) ** 2).mean(dim=-1)
+        return (err * masked).sum() / masked.sum()
