@@ -95,7 +95,7 @@ def test_cka_losses_match_reference(name):
 def test_clip_matches_reference():
     a, t = _inputs()
     loss = LOSSES["clip"]()
-    assert float(loss.logit_scale) == pytest.approx(math.log(1 / 0.07))
+    assert loss.logit_scale.item() == pytest.approx(math.log(1 / 0.07))
     l1, g1 = _grads(loss, a, t, [loss.logit_scale])
     l2, g2 = _grads(
         lambda x, y: ref_clip(x, y, loss.logit_scale), a, t, [loss.logit_scale]
@@ -108,8 +108,8 @@ def test_clip_matches_reference():
 def test_siglip_matches_reference():
     a, t = _inputs()
     loss = LOSSES["siglip"]()
-    assert float(loss.logit_scale.exp()) == pytest.approx(10.0)
-    assert float(loss.logit_bias) == -10.0
+    assert loss.logit_scale.exp().item() == pytest.approx(10.0)
+    assert loss.logit_bias.item() == -10.0
     params = [loss.logit_scale, loss.logit_bias]
     l1, g1 = _grads(loss, a, t, params)
     l2, g2 = _grads(lambda x, y: ref_siglip(x, y, *params), a, t, params)
@@ -123,7 +123,7 @@ def test_temperature_is_capped():
     with torch.no_grad():
         loss.logit_scale.fill_(10.0)
     clamp_temperatures(loss)
-    assert float(loss.logit_scale) == pytest.approx(math.log(100))
+    assert loss.logit_scale.item() == pytest.approx(math.log(100))
 
 
 def test_cka_feature_needs_equal_widths():
