@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.pipelines.ingest.params import IngestParams
 
 from .conftest import REPO
+from .kedro_support import make_project, run
 
 TINY = {
     "ingest": {
@@ -32,20 +31,7 @@ TINY = {
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
     """A copy of the project's configuration with its own empty data folder."""
-    shutil.copytree(
-        REPO / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local")
-    )
-    (tmp_path / "conf" / "local").mkdir()
-    shutil.copy(REPO / "pyproject.toml", tmp_path)
-    # The package itself is installed; Kedro only checks that a source folder exists.
-    (tmp_path / "src").mkdir()
-    bootstrap_project(tmp_path)
-    return tmp_path
-
-
-def run(project: Path, pipelines: list[str], params: dict) -> None:
-    with KedroSession.create(project_path=project, runtime_params=params) as session:
-        session.run(pipeline_names=pipelines)
+    return make_project(tmp_path)
 
 
 def test_registry():

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.validation import GXSession, ValidateParams, ValidationFailed, gate
@@ -25,6 +22,7 @@ from acula_pipeline.validation.suites import (
 )
 
 from .conftest import REPO
+from .kedro_support import make_project, run
 
 TINY = {
     "ingest": {
@@ -40,22 +38,10 @@ TINY = {
 EXPECTED = {"sample_rate": 16000, "n_frames": 256, "n_mels": 64}
 
 
-def run(project: Path, pipelines: list[str], params: dict) -> None:
-    with KedroSession.create(project_path=project, runtime_params=params) as session:
-        session.run(pipeline_names=pipelines)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A tiny project run through corpus → ingest → reports → validate."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(
-        REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
-    )
-    (root / "conf" / "local").mkdir()
-    shutil.copy(REPO / "pyproject.toml", root)
-    (root / "src").mkdir()
-    bootstrap_project(root)
+    root = make_project(tmp_path_factory.mktemp("project"))
     run(root, ["corpus", "ingest", "reports", "validate"], TINY)
     return root
 
