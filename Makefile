@@ -32,7 +32,7 @@ setup: $(STAMP)
 
 run: setup
 	dvc repro
-	@echo "Outputs: data/02_intermediate, data/03_primary, data/08_reporting (SYNTHETIC corpus by default)"
+	@echo "Outputs: data/02_intermediate … data/06_models, data/08_reporting (SYNTHETIC corpus by default)"
 
 test: setup
 	python -m pytest

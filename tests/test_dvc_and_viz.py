@@ -54,6 +54,11 @@ def clone(tmp_path: Path) -> Path:
         "coswara": 2,
     }
     params.write_text(yaml.safe_dump(conf, sort_keys=False))
+    for stage in ("pretrain", "align"):
+        p = dst / f"conf/base/parameters_{stage}.yml"
+        conf = yaml.safe_load(p.read_text())
+        conf[stage]["train"] |= {"epochs": 1, "progress": False}
+        p.write_text(yaml.safe_dump(conf, sort_keys=False))
     (dst / "dvc.lock").unlink(missing_ok=True)
     for cmd in (
         ["git", "init", "-q"],
@@ -83,6 +88,11 @@ def test_dvc_repro_then_noop(clone):
     )
     assert summary["success"], summary
     assert (clone / "data/08_reporting/validation/index.html").exists()
+    assert "Running stage 'pretrain'" in first and "Running stage 'align'" in first
+    for model in ("baseline_encoder", "aligned"):
+        assert (clone / f"data/06_models/{model}/model.safetensors").exists()
+    config = json.loads((clone / "data/06_models/aligned/config.json").read_text())
+    assert config["is_synthetic"] and config["teacher"]["dim"] == 384
     second = sh(["dvc", "repro"], clone)
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
@@ -93,7 +103,15 @@ def test_kedro_viz_build_offline(clone):
     sh(["kedro", "viz", "build"], clone)
     assert (clone / "build/index.html").exists()
     graph = json.loads((clone / "build/api/main").read_text())
-    assert graph["layers"] == ["raw", "intermediate", "primary", "feature", "reporting"]
+    assert graph["layers"] == [
+        "raw",
+        "intermediate",
+        "primary",
+        "feature",
+        "model_input",
+        "models",
+        "reporting",
+    ]
     names = {n["name"] for n in graph["nodes"]}
     assert {
         "generate_synthetic_corpus_node",
@@ -107,4 +125,7 @@ def test_kedro_viz_build_offline(clone):
         "validate_recordings_node",
         "validate_reports_node",
         "validation_gate_node",
+        "pretrain_encoder_node",
+        "align_encoder_node",
+        "aligned_model",
     } <= names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,62 @@ class GXSessionDataset(AbstractDataset[None, GXSession]):
 
     def _exists(self) -> bool:
         return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class FolderDataset(AbstractDataset[None, str]):
+    """A working folder a node manages itself (checkpoints, an embedding cache).
+
+    ``load`` returns the path; DVC keeps such folders as ``persist`` outputs.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> str:
+        self._path.mkdir(parents=True, exist_ok=True)
+        return str(self._path)
+
+    def save(self, data: None) -> None:
+        raise NotImplementedError("the folder is written by the node that loads it")
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class ModelArtifactDataset(AbstractDataset[dict, dict]):
+    """Weights as ``model.safetensors`` with the ``config.json`` that built them."""
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Any]:
+        from safetensors.torch import load_file
+
+        config = json.loads((self._path / "config.json").read_text())
+        return {
+            "state_dict": load_file(self._path / "model.safetensors"),
+            "config": config,
+        }
+
+    def save(self, data: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        self._path.mkdir(parents=True, exist_ok=True)
+        save_file(data["state_dict"], self._path / "model.safetensors")
+        (self._path / "config.json").write_text(
+            json.dumps(data["config"], indent=2, sort_keys=True, default=str)
+        )
+
+    def _exists(self) -> bool:
+        return (self._path / "model.safetensors").exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

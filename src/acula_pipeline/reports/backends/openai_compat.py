@@ -263,9 +263,10 @@ class OpenAIBackend:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from (f.result() for f in done)
         finally:
-            # On an interrupt, do not wait for requests in flight: their answers
-            # would not be stored anyway, and the next run asks again.
-            pool.shutdown(wait=False, cancel_futures=True)
+            # On an interrupt, drop the queued requests and let the running ones
+            # (at most one per worker, bounded by the timeout) finish, so no request
+            # of this run reaches the server after it has returned.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,33 @@
+"""Thin nodes over ``acula_pipeline.training``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from acula_pipeline.audio.features import FeatureStore
+from acula_pipeline.pipelines.pretrain.nodes import _require_valid
+from acula_pipeline.training.stages import AlignParams, align, embed_reports
+
+
+def embed_report_texts(
+    reports: pd.DataFrame, cache_dir: str, params: AlignParams
+) -> dict[str, Any]:
+    """Teacher embeddings of the reports (cached on disk by teacher and text)."""
+    return embed_reports(reports, params, cache_dir)
+
+
+def align_encoder(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    reports: pd.DataFrame,
+    embeddings: dict[str, Any],
+    baseline: dict[str, Any],
+    validation: dict[str, Any],
+    checkpoints: str,
+    params: AlignParams,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Joint alignment + SSL training from the baseline encoder."""
+    _require_valid(validation)
+    return align(store, segments, reports, embeddings, baseline, params, checkpoints)

@@ -1,0 +1,34 @@
+"""The ``align`` pipeline: reports → teacher embeddings; baseline → aligned model."""
+
+from kedro.pipeline import Node, Pipeline
+
+from acula_pipeline.pipelines.align.nodes import align_encoder, embed_report_texts
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the align pipeline."""
+    return Pipeline(
+        [
+            Node(
+                func=embed_report_texts,
+                inputs=["reports", "teacher_cache", "params:align"],
+                outputs="report_embeddings",
+                name="embed_reports_node",
+            ),
+            Node(
+                func=align_encoder,
+                inputs=[
+                    "segment_features",
+                    "segments",
+                    "reports",
+                    "report_embeddings",
+                    "baseline_encoder",
+                    "validation_summary",
+                    "align_checkpoints",
+                    "params:align",
+                ],
+                outputs=["aligned_model", "align_curve"],
+                name="align_encoder_node",
+            ),
+        ]
+    )

@@ -1,0 +1,265 @@
+"""One readable training loop (nanoGPT's habits) with checkpoint and resume.
+
+AdamW with weight decay only on tensors of two or more dimensions (never on biases,
+norms or temperatures), linear warm-up then cosine decay as a pure function of the
+step, gradient accumulation, clipping, bf16 autocast on CUDA (a no-op on CPU),
+seeded shuffling per epoch, and checkpoints holding model, optimizer, step, epoch,
+position in the epoch, RNG state, curve and config: a rerun resumes where the last
+checkpoint left off and, in deterministic mode on CPU, ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
+
+from acula_pipeline.models.losses import clamp_temperatures
+
+log = logging.getLogger(__name__)
+
+
+class TrainCfg(BaseModel):
+    """Optimisation settings of one training stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimiser step
+    lr: float = Field(default=3e-4, gt=0)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)  # cosine floor / peak
+    warmup_steps: int = Field(default=10, ge=0)
+    weight_decay: float = Field(default=0.05, ge=0)
+    grad_clip: float = Field(default=1.0, ge=0)  # 0 = off
+    device: str = "auto"  # auto → cuda if available, else cpu
+    seed: int = 0
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    checkpoint_every: int = Field(default=50, ge=1)  # optimiser steps
+    progress: bool = True
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def autocast(device: str) -> AbstractContextManager[Any]:
+    """bf16 autocast on CUDA, nothing on CPU."""
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def configure_optimizer(
+    model: nn.Module, cfg: TrainCfg, fused: bool
+) -> torch.optim.AdamW:
+    """AdamW; decay only on weights of two or more dimensions."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    other = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": other, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=fused)
+
+
+def lr_at(step: int, total: int, cfg: TrainCfg) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(total - cfg.warmup_steps, 1)
+    progress = min((step - cfg.warmup_steps) / span, 1.0)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+StepFn = Callable[[Any, Any], dict[str, torch.Tensor]]  # (model, batch) → loss terms
+
+
+class Trainer:
+    """Trains ``model`` with ``step_fn(model, batch) → {"loss": ..., other terms}``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        step_fn: StepFn,
+        cfg: TrainCfg,
+        checkpoint_dir: str | Path,
+        config: dict[str, Any],
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.model = model.to(self.device)
+        self.step_fn = step_fn
+        self.dir = Path(checkpoint_dir)
+        self.config = config
+        self.on_step = (
+            on_step  # called after each optimiser step (tests interrupt here)
+        )
+        self.opt = configure_optimizer(
+            self.model, cfg, fused=self.device.startswith("cuda")
+        )
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.curve: list[dict[str, float]] = []
+
+    # -- checkpoints
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / "last.pt"
+
+    def save_checkpoint(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all()
+            if torch.cuda.is_available()
+            else [],
+            "curve": self.curve,
+            "config": self.config,
+        }
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint_path)  # atomic: a kill never leaves half a file
+
+    def load_checkpoint(self) -> bool:
+        if not self.checkpoint_path.exists():
+            return False
+        state = torch.load(
+            self.checkpoint_path, map_location=self.device, weights_only=False
+        )
+        if state["config"] != self.config:
+            log.warning(
+                "Checkpoint %s was made with another configuration; starting afresh",
+                self.checkpoint_path,
+            )
+            return False
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.curve = state["curve"]
+        log.info("Resumed from %s at step %d", self.checkpoint_path, self.step)
+        return True
+
+    # -- the loop
+
+    def fit(
+        self, dataset: Dataset[Any], collate: Callable[[list[Any]], Any] | None = None
+    ) -> list[dict[str, float]]:
+        """Train for ``cfg.epochs`` epochs; returns the per-step curve."""
+        cfg = self.cfg
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+        if self.device.startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        n = len(dataset)  # type: ignore[arg-type]
+        micro = math.ceil(n / cfg.batch_size)
+        per_epoch = math.ceil(micro / cfg.grad_accum)
+        total = per_epoch * cfg.epochs
+        if not self.load_checkpoint():
+            torch.manual_seed(cfg.seed)
+        self.model.train()
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not cfg.progress,
+        )
+        t0, seen = time.perf_counter(), 0
+        while self.epoch < cfg.epochs:
+            order = torch.randperm(
+                n, generator=torch.Generator().manual_seed(cfg.seed + self.epoch)
+            )
+            # Resume inside an epoch: skip the micro-batches already trained on.
+            start = self.batch_in_epoch * cfg.grad_accum * cfg.batch_size
+            loader = DataLoader(
+                Subset(dataset, order[start:].tolist()),
+                batch_size=cfg.batch_size,
+                shuffle=False,
+                collate_fn=collate,
+                # Its own generator: creating a loader must not draw from the global
+                # RNG, or a resumed run would mask and drop out differently.
+                generator=torch.Generator().manual_seed(cfg.seed),
+            )
+            acc: dict[str, float] = {}
+            k = 0
+            for batch in loader:
+                with autocast(self.device):
+                    terms = self.step_fn(self.model, batch)
+                (terms["loss"] / cfg.grad_accum).backward()
+                for name, v in terms.items():
+                    acc[name] = acc.get(name, 0.0) + float(v.detach()) / cfg.grad_accum
+                seen += len(batch[0]) if isinstance(batch, list | tuple) else len(batch)
+                k += 1
+                if k % cfg.grad_accum:
+                    continue
+                self._optimizer_step(total, acc, seen / (time.perf_counter() - t0))
+                acc, k = {}, 0
+                bar.update(1)
+                bar.set_postfix(loss=f"{self.curve[-1]['loss']:.4f}", refresh=False)
+                if self.on_step:
+                    self.on_step(self.step)
+            if k:  # a last, partial accumulation
+                self._optimizer_step(
+                    total,
+                    {n_: v * cfg.grad_accum / k for n_, v in acc.items()},
+                    seen / (time.perf_counter() - t0),
+                )
+                bar.update(1)
+            self.epoch += 1
+            self.batch_in_epoch = 0
+        bar.close()
+        self.save_checkpoint()
+        return self.curve
+
+    def _optimizer_step(self, total: int, terms: dict[str, float], rate: float) -> None:
+        cfg = self.cfg
+        lr = lr_at(self.step, total, cfg)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        for m in self.model.modules():
+            clamp_temperatures(m)
+        self.step += 1
+        self.batch_in_epoch += 1
+        self.curve.append(
+            {
+                "step": self.step,
+                "epoch": self.epoch,
+                "lr": lr,
+                **terms,
+                "clips_per_s": rate,
+            }
+        )
+        if self.step % cfg.checkpoint_every == 0:
+            self.save_checkpoint()

@@ -1,0 +1,89 @@
+"""Report embeddings of a frozen teacher, computed once and kept on disk.
+
+Keyed by the teacher's identity (its folder and config) and each report's hash: a
+rerun, a second epoch or a second stage asks the teacher only for reports it has
+never seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class Teacher(Protocol):
+    path: Path
+    dim: int
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> object: ...
+
+
+def teacher_key(teacher: Teacher, pooling: str) -> str:
+    """Hash of the teacher's config, weights' names and sizes, and pooling."""
+    h = hashlib.sha256(pooling.encode())
+    path = Path(teacher.path)
+    h.update((path / "config.json").read_bytes())
+    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class EmbeddingCache:
+    """``{teacher key}.npz`` files of (report hash → float32 vector) in a folder."""
+
+    def __init__(self, folder: str | Path, teacher: Teacher, pooling: str) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.teacher = teacher
+        self.key = teacher_key(teacher, pooling)
+        self.path = self.folder / f"{self.key}.npz"
+        self.forward_texts = 0  # reports the teacher had to encode (tests, logs)
+        self._store: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as z:
+                keys = json.loads(str(z["keys"]))
+                self._store = dict(zip(keys, z["vectors"], strict=True))
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """(len(texts), dim) embeddings; only unseen texts reach the teacher."""
+        hashes = [text_hash(t) for t in texts]
+        todo = sorted(
+            {
+                h: t for h, t in zip(hashes, texts, strict=True) if h not in self._store
+            }.items()
+        )
+        if todo:
+            log.info(
+                "Teacher: encoding %d new reports (%d cached)",
+                len(todo),
+                len(self._store),
+            )
+            vecs = np.asarray(
+                self.teacher.encode([t for _, t in todo], batch_size), dtype=np.float32
+            )
+            self.forward_texts += len(todo)
+            self._store.update({h: v for (h, _), v in zip(todo, vecs, strict=True)})
+            self._save()
+        dim = self.teacher.dim
+        if not hashes:
+            return np.zeros((0, dim), np.float32)
+        return np.stack([self._store[h] for h in hashes])
+
+    def _save(self) -> None:
+        keys = sorted(self._store)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp, keys=json.dumps(keys), vectors=np.stack([self._store[k] for k in keys])
+        )
+        tmp.replace(self.path)

@@ -1,0 +1,154 @@
+"""The training engine: schedule, optimiser groups, kill-and-resume, teacher cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from acula_pipeline.models import MAEViT, MAEViTCfg
+from acula_pipeline.training.engine import TrainCfg, Trainer, configure_optimizer, lr_at
+from acula_pipeline.training.objectives import AlignObjective, align_step
+
+TINY = MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2)
+
+
+def data(n=40):
+    g = torch.Generator().manual_seed(0)
+    return TensorDataset(
+        torch.rand(n, 256, 64, generator=g), torch.randn(n, 24, generator=g)
+    )
+
+
+def objective():
+    torch.manual_seed(0)
+    return AlignObjective(MAEViT(TINY), teacher_dim=24, loss="clip")
+
+
+CFG = dict(
+    epochs=2,
+    batch_size=8,
+    lr=1e-3,
+    warmup_steps=2,
+    checkpoint_every=2,
+    deterministic=True,
+    progress=False,
+)
+
+
+def test_lr_schedule():
+    cfg = TrainCfg(lr=1.0, warmup_steps=4, min_lr_ratio=0.1)
+    assert [lr_at(s, 20, cfg) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_at(4, 20, cfg) == pytest.approx(1.0)
+    assert lr_at(20, 20, cfg) == pytest.approx(0.1)
+    assert lr_at(12, 20, cfg) == pytest.approx(0.55)
+
+
+def test_no_decay_on_biases_norms_and_temperature():
+    model = objective()
+    opt = configure_optimizer(model, TrainCfg(), fused=False)
+    decay, other = opt.param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(p.dim() >= 2 for p in decay["params"])
+    assert "loss.logit_scale" in {names[id(p)] for p in other["params"]}
+    assert other["weight_decay"] == 0.0
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    full = objective()
+    Trainer(full, align_step, TrainCfg(**CFG), tmp_path / "a", {"x": 1}).fit(data())
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 4:
+            raise Killed
+
+    part = objective()
+    with pytest.raises(Killed):
+        Trainer(part, align_step, TrainCfg(**CFG), tmp_path / "b", {"x": 1}, kill).fit(
+            data()
+        )
+    resumed = objective()  # fresh weights: everything comes from the checkpoint
+    trainer = Trainer(resumed, align_step, TrainCfg(**CFG), tmp_path / "b", {"x": 1})
+    curve = trainer.fit(data())
+    assert trainer.step == 10 and len(curve) == 10
+    for (name, a), b in zip(
+        full.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_changed_config_starts_afresh(tmp_path):
+    Trainer(objective(), align_step, TrainCfg(**CFG), tmp_path, {"x": 1}).fit(data())
+    t = Trainer(objective(), align_step, TrainCfg(**CFG), tmp_path, {"x": 2})
+    assert not t.load_checkpoint()
+
+
+@pytest.mark.slow
+def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
+    """corpus → … → validate → pretrain → align on a tiny project; the second align
+    run asks the teacher for nothing and resumes the finished run."""
+    import json
+
+    import pandas as pd
+
+    from acula_pipeline.catalog_datasets import ModelArtifactDataset
+    from acula_pipeline.models import MAEViT, MAEViTCfg
+
+    from .kedro_support import make_project, run
+
+    project = make_project(tmp_path)
+    one_epoch = {"epochs": 1, "progress": False, "batch_size": 16}
+    params = {
+        "ingest": {
+            "sources": {
+                "synthetic": {
+                    "generate": {
+                        "subjects": {"icbhi2017": 2, "circor2022": 2, "coswara": 3}
+                    }
+                }
+            }
+        },
+        "pretrain": {"train": one_epoch},
+        "align": {"train": one_epoch},
+    }
+    run(
+        project,
+        ["corpus", "ingest", "reports", "validate", "pretrain", "align"],
+        params,
+    )
+    d = project / "data"
+    base = ModelArtifactDataset(str(d / "06_models/baseline_encoder")).load()
+    student = MAEViT(MAEViTCfg(**base["config"]["student"]))
+    student.load_state_dict(base["state_dict"])
+    aligned = ModelArtifactDataset(str(d / "06_models/aligned")).load()
+    assert aligned["config"]["teacher"]["dim"] == 384
+    assert not torch.equal(
+        aligned["state_dict"]["student.patch_embed.weight"],
+        base["state_dict"]["patch_embed.weight"],
+    )
+    curve = pd.read_csv(d / "08_reporting/align_curve.csv")
+    assert {"step", "lr", "loss", "align", "ssl", "clips_per_s"} <= set(curve.columns)
+    assert curve["loss"].notna().all() and len(curve) > 0
+    cache = list((d / "05_model_input/teacher_cache").glob("*.npz"))
+    assert len(cache) == 1
+
+    from acula_pipeline.training import stages
+
+    calls = []
+    real = stages.EmbeddingCache.embed
+
+    def spy(self, texts, batch_size=64):
+        out = real(self, texts, batch_size)
+        calls.append(self.forward_texts)
+        return out
+
+    monkeypatch.setattr(stages.EmbeddingCache, "embed", spy)
+    run(project, ["align"], params)
+    assert calls == [0]  # every report embedding came from the cache
+    again = ModelArtifactDataset(str(d / "06_models/aligned")).load()
+    for k, v in aligned["state_dict"].items():
+        assert torch.equal(v, again["state_dict"][k]), k
+    assert json.loads((d / "06_models/aligned/config.json").read_text())["is_synthetic"]
