@@ -5,8 +5,9 @@ heads → alignment loss against cached teacher embeddings, backward, AdamW. Pri
 clips per second, the step's FLOPs (counted by torch's FlopCounterMode), the achieved
 FLOP/s as a fraction of a plain matrix-multiply peak measured in the same run (fp32 on
 CPU; bf16 on CUDA, where the step runs under bf16 autocast with TF32 on), and peak
-GPU memory. Inputs are random tensors already on the device: data loading is not in
-this number.
+GPU memory. The step is timed on random tensors already on the device; the share of
+time spent waiting for data is then measured separately, reading real clips from the
+feature store of a ``make run`` (``--features``) while running the same step.
 
     python benchmarks/train_throughput.py [--device auto] [--batch 32] [--steps 10]
         [--dim 192 --depth 4 --heads 3] [--loss cka_feature] [--compile]
@@ -17,12 +18,18 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
+from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.models import LOSSES, MAEViT, MAEViTCfg, ProjectionHead
+from acula_pipeline.training.data import ClipDataset
 
 
 def sync(device: str) -> None:
@@ -44,6 +51,31 @@ def matmul_peak(device: str, dtype: torch.dtype, n: int, reps: int) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
+def data_wait(
+    features: str, batch: int, steps: int, step_on: Callable[[Any], Any]
+) -> float | None:
+    """Share of wall time spent fetching batches from the real feature store."""
+    if not Path(features, "index.parquet").exists():
+        return None
+    store = FeatureStore(features)
+    ids = store.index["segment_id"].tolist()
+    loader = DataLoader(ClipDataset(store, ids), batch_size=batch, shuffle=True)
+    it = iter(loader)
+    waited = total = 0.0
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        try:
+            b = next(it)
+        except StopIteration:
+            it = iter(loader)
+            b = next(it)
+        t1 = time.perf_counter()
+        step_on(b)
+        total += time.perf_counter() - t0
+        waited += t1 - t0
+    return waited / total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
@@ -55,6 +87,11 @@ def main() -> None:
     ap.add_argument("--teacher-dim", type=int, default=384)
     ap.add_argument("--loss", default="cka_feature")
     ap.add_argument("--compile", action="store_true", help="torch.compile the student")
+    ap.add_argument(
+        "--features",
+        default="data/03_primary/features",
+        help="feature store for the data-wait measurement (skipped if absent)",
+    )
     args = ap.parse_args()
     device = args.device
     if device == "auto":
@@ -83,10 +120,11 @@ def main() -> None:
     t = torch.randn(args.batch, args.teacher_dim, device=device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
 
-    def step() -> float:
+    def step(batch: Any = None) -> float:
+        xb = x if batch is None else batch[0].to(device, non_blocking=True)
         with autocast:
-            ssl = ssl_loss(x)
-            align = loss_fn(audio_head(encode(x)), text_head(t))
+            ssl = ssl_loss(xb)
+            align = loss_fn(audio_head(encode(xb)), text_head(t[: len(xb)]))
             loss = align + ssl
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -110,6 +148,7 @@ def main() -> None:
         sync(device)
         times.append(time.perf_counter() - t0)
     dt = statistics.median(times)
+    wait = data_wait(args.features, args.batch, args.steps, step_on=step)
     peak_dtype = torch.bfloat16 if cuda else torch.float32
     peak = matmul_peak(device, peak_dtype, 8192 if cuda else 1024, 20 if cuda else 10)
     n_params = sum(p.numel() for p in student.parameters())
@@ -137,6 +176,11 @@ def main() -> None:
     )
     if cuda:
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if wait is not None:
+        print(
+            f"reading clips from {args.features} (memory-mapped shards, main process): "
+            f"{wait:.1%} of step time spent waiting for data (target <= 10 %)"
+        )
 
 
 if __name__ == "__main__":
