@@ -172,9 +172,17 @@ class Trainer:
         self, dataset: Dataset[Any], collate: Callable[[list[Any]], Any] | None = None
     ) -> list[dict[str, float]]:
         """Train for ``cfg.epochs`` epochs; returns the per-step curve."""
+        before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(self.cfg.deterministic or before)
+        try:
+            return self._fit(dataset, collate)
+        finally:
+            torch.use_deterministic_algorithms(before)  # a process-wide switch
+
+    def _fit(
+        self, dataset: Dataset[Any], collate: Callable[[list[Any]], Any] | None
+    ) -> list[dict[str, float]]:
         cfg = self.cfg
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True)
         if self.device.startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
