@@ -172,7 +172,9 @@ def align(
         "data": fingerprint(
             pairs["segment_id"].tolist(), pairs["report"].tolist(), store.meta
         ),
-        "baseline": None if baseline is None else baseline["config"].get("data"),
+        # The baseline's whole config (its params, data and code): a retrained
+        # baseline means a fresh alignment run, not a resumed one.
+        "baseline": None if baseline is None else fingerprint(baseline["config"]),
         "code": code_fingerprint(),
         "is_synthetic": bool(store.meta.get("is_synthetic")),
     }
