@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -116,6 +117,10 @@ def summarise_validation(
     }
     index = session.build_docs()
     close_session(session)
+    if index is not None and index.is_relative_to(Path.cwd()):
+        # Relative to the project, so the summary (a DVC dep of training) does not
+        # depend on where the repository was cloned.
+        index = index.relative_to(Path.cwd())
     return {
         "success": not any(s["critical_failed"] for s in suites.values()),
         "critical_failed": sum(s["critical_failed"] for s in suites.values()),
