@@ -249,3 +249,11 @@ def test_pipeline_fails_on_bad_reports_but_writes_summary(project):
         assert summary["suites"]["reports"]["critical_failed"] == 1
     finally:
         path.write_bytes(good)
+
+
+def test_training_refuses_failed_validation():
+    from acula_pipeline.validation.runner import require_success
+
+    require_success({"success": True})
+    with pytest.raises(ValidationFailed, match="2 critical expectation"):
+        require_success({"success": False, "critical_failed": 2})

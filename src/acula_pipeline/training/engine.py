@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from acula_pipeline.models.losses import clamp_temperatures
+from acula_pipeline.runtime import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,6 @@ class TrainCfg(BaseModel):
     deterministic: bool = False  # torch.use_deterministic_algorithms
     checkpoint_every: int = Field(default=50, ge=1)  # optimiser steps
     progress: bool = True
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def autocast(device: str) -> AbstractContextManager[Any]:

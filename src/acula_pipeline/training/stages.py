@@ -190,10 +190,13 @@ def align(
         lambda_align=params.lambda_align,
         lambda_ssl=params.lambda_ssl,
     )
+    held_out = len(segments) - len(pairs)
     log.info(
-        "Aligning on %d clips with %d distinct reports",
+        "Aligning on %d clips with %d distinct reports; %d clips have no report "
+        "(subjects held out for evaluation, or reports dropped) and are not used",
         len(pairs),
         pairs["unit_id"].nunique(),
+        held_out,
     )
     trainer = Trainer(model, align_step, params.train, checkpoint_dir, config)
     curve = trainer.fit(ClipDataset(store, pairs["segment_id"].tolist(), targets))

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from acula_pipeline.runtime import model_folder_fingerprint
+
 log = logging.getLogger(__name__)
 
 
@@ -26,13 +28,8 @@ class Teacher(Protocol):
 
 
 def teacher_key(teacher: Teacher, pooling: str) -> str:
-    """Hash of the teacher's config, weights' names and sizes, and pooling."""
-    h = hashlib.sha256(pooling.encode())
-    path = Path(teacher.path)
-    h.update((path / "config.json").read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
+    """The teacher's folder fingerprint with its pooling."""
+    return model_folder_fingerprint(teacher.path, pooling)
 
 
 def text_hash(text: str) -> str:

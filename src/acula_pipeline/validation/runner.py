@@ -299,3 +299,13 @@ def gate(summary: dict[str, Any]) -> None:
             f"{summary.get('docs') or 'the validation summary'}:\n  "
             + "\n  ".join(critical)
         )
+
+
+def require_success(summary: dict[str, Any]) -> None:
+    """For stages after validation: refuse to train on data that failed it."""
+    if not summary.get("success"):
+        raise ValidationFailed(
+            f"{summary.get('critical_failed', '?')} critical expectation(s) failed in "
+            "the validate stage (data/08_reporting/validation_summary.json); fix the "
+            "data before training"
+        )

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.pipelines.pretrain.nodes import _require_valid
 from acula_pipeline.training.stages import AlignParams, align, embed_reports
+from acula_pipeline.validation.runner import require_success
 
 
 def embed_report_texts(
@@ -29,5 +29,5 @@ def align_encoder(
     params: AlignParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Joint alignment + SSL training from the baseline encoder."""
-    _require_valid(validation)
+    require_success(validation)
     return align(store, segments, reports, embeddings, baseline, params, checkpoints)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.training.stages import PretrainParams, pretrain
+from acula_pipeline.validation.runner import require_success
 
 
 def pretrain_encoder(
@@ -18,13 +19,5 @@ def pretrain_encoder(
     params: PretrainParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Masked-reconstruction training on the non-held-out clips."""
-    _require_valid(validation)
+    require_success(validation)
     return pretrain(store, segments, params, checkpoints)
-
-
-def _require_valid(validation: dict[str, Any]) -> None:
-    if not validation.get("success"):
-        raise RuntimeError(
-            "the validate stage reported critical failures "
-            "(data/08_reporting/validation_summary.json); fix the data before training"
-        )

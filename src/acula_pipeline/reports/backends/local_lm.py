@@ -7,7 +7,6 @@ Nothing is downloaded: the path must hold the config, weights and tokenizer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from acula_pipeline.reports.backends.base import (
     register_backend,
 )
 from acula_pipeline.reports.prompts import Message
+from acula_pipeline.runtime import model_folder_fingerprint, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +42,6 @@ class TransformersCfg(BaseModel):
     temperature: float = 0.7  # used only when do_sample
     seed: int = 0
     json_mode: bool = False  # small local models rarely keep to JSON
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _fingerprint(path: Path) -> str:
-    """Config plus weight-file names and sizes: changes when the model does."""
-    h = hashlib.sha256()
-    cfg = path / "config.json"
-    if cfg.is_file():
-        h.update(cfg.read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
 
 
 class TransformersBackend:
@@ -85,7 +65,7 @@ class TransformersBackend:
         self.cfg = cfg
         self.path = path
         self.model = path.name
-        self._fp = _fingerprint(path)
+        self._fp = model_folder_fingerprint(path)
         self._lm: Any = None
         self._tok: Any = None
         self._stats = {"batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
