@@ -8,7 +8,7 @@ from torch.utils.data import TensorDataset
 
 from acula_pipeline.models import MAEViT, MAEViTCfg
 from acula_pipeline.training.engine import TrainCfg, Trainer, configure_optimizer, lr_at
-from acula_pipeline.training.objectives import AlignObjective, align_step
+from acula_pipeline.training.objectives import AlignObjective
 
 TINY = MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2)
 
@@ -56,7 +56,7 @@ def test_no_decay_on_biases_norms_and_temperature():
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     full = objective()
-    Trainer(full, align_step, TrainCfg(**CFG), tmp_path / "a", {"x": 1}).fit(data())
+    Trainer(full, TrainCfg(**CFG), tmp_path / "a", {"x": 1}).fit(data())
 
     class Killed(Exception):
         pass
@@ -67,11 +67,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
     part = objective()
     with pytest.raises(Killed):
-        Trainer(part, align_step, TrainCfg(**CFG), tmp_path / "b", {"x": 1}, kill).fit(
-            data()
-        )
+        Trainer(part, TrainCfg(**CFG), tmp_path / "b", {"x": 1}, kill).fit(data())
     resumed = objective()  # fresh weights: everything comes from the checkpoint
-    trainer = Trainer(resumed, align_step, TrainCfg(**CFG), tmp_path / "b", {"x": 1})
+    trainer = Trainer(resumed, TrainCfg(**CFG), tmp_path / "b", {"x": 1})
     curve = trainer.fit(data())
     assert trainer.step == 10 and len(curve) == 10
     assert not torch.are_deterministic_algorithms_enabled()  # restored after fit
@@ -82,8 +80,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_changed_config_starts_afresh(tmp_path):
-    Trainer(objective(), align_step, TrainCfg(**CFG), tmp_path, {"x": 1}).fit(data())
-    t = Trainer(objective(), align_step, TrainCfg(**CFG), tmp_path, {"x": 2})
+    Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1}).fit(data())
+    t = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 2})
     assert not t.load_checkpoint()
 
 
@@ -96,7 +94,7 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     import pandas as pd
 
     from acula_pipeline.catalog_datasets import ModelArtifactDataset
-    from acula_pipeline.models import MAEViT, MAEViTCfg
+    from acula_pipeline.models import MAEViT, load_encoder
 
     from .kedro_support import make_project, run
 
@@ -122,9 +120,9 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     )
     d = project / "data"
     base = ModelArtifactDataset(str(d / "06_models/baseline_encoder")).load()
-    student = MAEViT(MAEViTCfg(**base["config"]["student"]))
-    student.load_state_dict(base["state_dict"])
+    assert isinstance(load_encoder(base), MAEViT)
     aligned = ModelArtifactDataset(str(d / "06_models/aligned")).load()
+    assert isinstance(load_encoder(aligned), MAEViT)
     assert aligned["config"]["teacher"]["dim"] == 384
     assert not torch.equal(
         aligned["state_dict"]["student.patch_embed.weight"],
@@ -153,3 +151,72 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     for k, v in aligned["state_dict"].items():
         assert torch.equal(v, again["state_dict"][k]), k
     assert json.loads((d / "06_models/aligned/config.json").read_text())["is_synthetic"]
+
+    # The README's multi-process command: two gloo ranks run the align pipeline;
+    # rank 0 writes the model, the curve has one row per global step.
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "kedro",
+            "run",
+            "--pipelines=align",
+            "--params=align.train.epochs=1,align.train.batch_size=8,"
+            "align.train.progress=false,align.train.seed=1",
+        ],
+        cwd=project,
+        env=env,
+        check=True,
+        timeout=600,
+    )
+    ddp = ModelArtifactDataset(str(d / "06_models/aligned")).load()
+    assert ddp["config"]["params"]["train"]["seed"] == 1
+    from acula_pipeline.training.data import alignment_pairs
+
+    n = len(
+        alignment_pairs(
+            pd.read_parquet(d / "03_primary/segments.parquet"),
+            pd.read_parquet(d / "04_feature/reports.parquet"),
+        )
+    )
+    curve = pd.read_csv(d / "08_reporting/align_curve.csv")
+    import math
+
+    assert len(curve) == math.ceil(
+        math.ceil(n / 2) / 8
+    )  # per rank ⌈n/2⌉ clips, 8/batch
+    assert not torch.equal(
+        ddp["state_dict"]["student.patch_embed.weight"],
+        aligned["state_dict"]["student.patch_embed.weight"],
+    )
+
+
+def test_damaged_teacher_cache_is_set_aside(tmp_path, caplog):
+    import numpy as np
+
+    from acula_pipeline.training.teacher_cache import EmbeddingCache
+
+    class Teacher:
+        path, dim = tmp_path / "teacher", 3
+
+        def encode(self, texts, batch_size=64):
+            return np.ones((len(texts), 3))
+
+    Teacher.path.mkdir()
+    first = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
+    first.embed(["a", "b"])
+    first.path.write_bytes(b"not an npz")
+    again = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
+    assert "unreadable" in caplog.text and str(first.path) in caplog.text
+    assert first.path.with_suffix(".corrupt").exists()
+    again.embed(["a"])
+    assert again.forward_texts == 1 and again.path.exists()

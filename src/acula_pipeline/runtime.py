@@ -27,3 +27,15 @@ def model_folder_fingerprint(path: str | Path, *extra: str) -> str:
     for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         h.update(f"{f.name}:{f.stat().st_size}".encode())
     return h.hexdigest()[:16]
+
+
+def path_fingerprint(path: str | Path) -> str:
+    """``model_folder_fingerprint`` for a folder; the content hash of a file."""
+    path = Path(path)
+    if path.is_dir():
+        return model_folder_fingerprint(path)
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

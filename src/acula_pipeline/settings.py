@@ -7,3 +7,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
 }
+
+from acula_pipeline.hooks import DistributedHooks  # noqa: E402
+
+HOOKS = (DistributedHooks(),)

@@ -219,6 +219,11 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def has_waveforms(self) -> bool:
+        """Whether ingest kept the 16 kHz clips (``keep_waveforms``)."""
+        return (self.root / "shard_00000.wave.npy").exists()
+
     def shard(self, k: int, waveforms: bool = False) -> np.ndarray:
         """Memory-map shard ``k`` (features, or the kept waveforms)."""
         name = f"shard_{k:05d}{'.wave' if waveforms else ''}.npy"

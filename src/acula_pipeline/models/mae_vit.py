@@ -7,10 +7,13 @@ reconstructs the masked patches (MSE on masked patches only, mask ratio 0.7).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+from acula_pipeline.models.base import AudioEncoder, register_encoder
 
 
 @dataclass
@@ -71,9 +74,10 @@ def _blocks(
     return nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
 
 
-class MAEViT(nn.Module):
+class MAEViT(AudioEncoder):
     """Student encoder with its self-supervised objective."""
 
+    name = "mae_vit"
     input_kind = "logmel"
     pos: torch.Tensor
     dec_pos: torch.Tensor
@@ -102,6 +106,13 @@ class MAEViT(nn.Module):
         self.dec_norm = nn.LayerNorm(cfg.decoder_dim)
         self.dec_out = nn.Linear(cfg.decoder_dim, pdim)
         nn.init.normal_(self.mask_token, std=0.02)
+
+    @property
+    def has_ssl(self) -> bool:
+        return True
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, **asdict(self.cfg)}
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) → (B, N, patch²), row-major over the (time, mel) grid."""
@@ -139,3 +150,9 @@ class MAEViT(nn.Module):
         masked[torch.arange(b, device=x.device)[:, None], visible] = False
         err = ((pred.float() - target.float()) ** 2).mean(dim=-1)
         return (err * masked).sum() / masked.sum()
+
+
+@register_encoder("mae_vit")
+def mae_vit(**cfg: Any) -> MAEViT:
+    """A fresh MAE-ViT; ``cfg`` holds ``MAEViTCfg`` fields."""
+    return MAEViT(MAEViTCfg(**cfg))

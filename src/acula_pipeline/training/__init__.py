@@ -1,6 +1,6 @@
-"""Training: the engine, the objectives, the data and the teacher-embedding cache."""
+"""Training engine, objectives and the pretrain / align stages (no Kedro here)."""
 
 from acula_pipeline.training.engine import TrainCfg, Trainer
-from acula_pipeline.training.objectives import AlignObjective, align_step, pretrain_step
+from acula_pipeline.training.objectives import AlignObjective, PretrainObjective
 
-__all__ = ["AlignObjective", "TrainCfg", "Trainer", "align_step", "pretrain_step"]
+__all__ = ["AlignObjective", "PretrainObjective", "TrainCfg", "Trainer"]

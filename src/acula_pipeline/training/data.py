@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,18 +15,36 @@ from torch.utils.data import Dataset
 from acula_pipeline.audio.features import FeatureStore
 
 
-class ClipDataset(Dataset[tuple[torch.Tensor, ...]]):
-    """(clip,) or (clip, target) for the given segments, read from memory maps."""
+def _as_tensor(clip: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(clip, dtype=np.float32))
+
+
+class ClipDataset(Dataset[tuple[Any, ...]]):
+    """(clip,) or (clip, target) for the given segments, read from memory maps.
+
+    ``waveforms`` reads the 16 kHz clips ingest kept instead of the log-mel
+    features; ``transform`` turns one stored clip into model input (an encoder's
+    ``preprocessor``).
+    """
 
     def __init__(
         self,
         store: FeatureStore,
         segment_ids: Sequence[str],
         targets: np.ndarray | None = None,
+        transform: Callable[[np.ndarray], Any] = _as_tensor,
+        waveforms: bool = False,
     ) -> None:
         if targets is not None and len(targets) != len(segment_ids):
             raise ValueError(f"{len(segment_ids)} segments but {len(targets)} targets")
+        if waveforms and not store.has_waveforms:
+            raise ValueError(
+                f"{store.root}: this encoder reads waveforms, but the feature store "
+                "holds log-mel features only; set ingest.features.keep_waveforms: "
+                "true and rerun ingest"
+            )
         self.store, self.ids = store, list(segment_ids)
+        self.transform, self.waveforms = transform, waveforms
         self.targets = (
             None
             if targets is None
@@ -35,8 +54,8 @@ class ClipDataset(Dataset[tuple[torch.Tensor, ...]]):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        x = torch.from_numpy(np.asarray(self.store.get(self.ids[i]), dtype=np.float32))
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        x = self.transform(self.store.get(self.ids[i], waveforms=self.waveforms))
         return (x,) if self.targets is None else (x, self.targets[i])
 
 

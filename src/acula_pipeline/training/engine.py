@@ -6,6 +6,10 @@ step, gradient accumulation, clipping, bf16 autocast on CUDA (a no-op on CPU),
 seeded shuffling per epoch, and checkpoints holding model, optimizer, step, epoch,
 position in the epoch, RNG state, curve and config: a rerun resumes where the last
 checkpoint left off and, in deterministic mode on CPU, ends with the same weights.
+
+Under ``torchrun`` the model is wrapped in DDP (``nccl`` on GPU, ``gloo`` on CPU),
+each rank reads its share of every epoch's order, ``batch_size`` is per rank (the
+global batch is ``batch_size × world size``), and only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from acula_pipeline.models.losses import clamp_temperatures
-from acula_pipeline.runtime import resolve_device
+from acula_pipeline.training import distributed as dist_
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ class TrainCfg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=32, ge=1)  # per process under torchrun
     grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimiser step
     lr: float = Field(default=3e-4, gt=0)
     min_lr_ratio: float = Field(default=0.1, ge=0, le=1)  # cosine floor / peak
@@ -47,6 +52,7 @@ class TrainCfg(BaseModel):
     seed: int = 0
     deterministic: bool = False  # torch.use_deterministic_algorithms
     checkpoint_every: int = Field(default=50, ge=1)  # optimiser steps
+    num_workers: int = Field(default=0, ge=0)  # data-loader processes (0: inline)
     progress: bool = True
 
 
@@ -80,25 +86,50 @@ def lr_at(step: int, total: int, cfg: TrainCfg) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
-StepFn = Callable[[Any, Any], dict[str, torch.Tensor]]  # (model, batch) → loss terms
+def move(batch: Any, device: str) -> Any:
+    """Tensors (inside tuples, lists and dicts) onto ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move(v, device) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(move(v, device) for v in batch)
+    return batch
+
+
+def batch_len(batch: Any) -> int:
+    """Examples in a batch (its first tensor's leading size)."""
+    while isinstance(batch, list | tuple | dict):
+        batch = next(iter(batch.values())) if isinstance(batch, dict) else batch[0]
+    return len(batch)
 
 
 class Trainer:
-    """Trains ``model`` with ``step_fn(model, batch) → {"loss": ..., other terms}``."""
+    """Trains ``model``, whose ``forward(batch)`` returns ``{"loss": ..., terms}``."""
 
     def __init__(
         self,
         model: nn.Module,
-        step_fn: StepFn,
         cfg: TrainCfg,
         checkpoint_dir: str | Path,
         config: dict[str, Any],
         on_step: Callable[[int], None] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = dist_.init_distributed(cfg.device)
+        self.rank, self.world = dist_.rank(), dist_.world_size()
         self.model = model.to(self.device)
-        self.step_fn = step_fn
+        # Some parameters sit idle in some steps (an MAE's final norm while
+        # pretraining, its decoder when λ_ssl = 0, wav2vec 2.0's layer drop).
+        self.forward: nn.Module = (
+            DistributedDataParallel(
+                self.model,
+                device_ids=[self.device] if self.device.startswith("cuda") else None,
+                find_unused_parameters=True,
+            )
+            if self.world > 1
+            else self.model
+        )
         self.dir = Path(checkpoint_dir)
         self.config = config
         self.on_step = (
@@ -119,6 +150,12 @@ class Trainer:
         return self.dir / "last.pt"
 
     def save_checkpoint(self) -> None:
+        """Rank 0 writes; every rank waits until the file is complete."""
+        if self.rank == 0:
+            self._write_checkpoint()
+        dist_.barrier()
+
+    def _write_checkpoint(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         state = {
             "model": self.model.state_dict(),
@@ -181,24 +218,25 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         n = len(dataset)  # type: ignore[arg-type]
-        micro = math.ceil(n / cfg.batch_size)
+        micro = math.ceil(math.ceil(n / self.world) / cfg.batch_size)
         per_epoch = math.ceil(micro / cfg.grad_accum)
         total = per_epoch * cfg.epochs
         if not self.load_checkpoint():
-            torch.manual_seed(cfg.seed)
+            torch.manual_seed(cfg.seed + self.rank)  # ranks mask and drop differently
         self.model.train()
         bar = tqdm(
             total=total,
             initial=self.step,
             desc="train",
             unit="step",
-            disable=not cfg.progress,
+            disable=not cfg.progress or self.rank != 0,
         )
         t0, seen = time.perf_counter(), 0
         while self.epoch < cfg.epochs:
             order = torch.randperm(
                 n, generator=torch.Generator().manual_seed(cfg.seed + self.epoch)
             )
+            order = dist_.shard(order, self.rank, self.world)
             # Resume inside an epoch: skip the micro-batches already trained on.
             start = self.batch_in_epoch * cfg.grad_accum * cfg.batch_size
             loader = DataLoader(
@@ -206,20 +244,28 @@ class Trainer:
                 batch_size=cfg.batch_size,
                 shuffle=False,
                 collate_fn=collate,
+                num_workers=cfg.num_workers,
+                pin_memory=self.device.startswith("cuda"),
                 # Its own generator: creating a loader must not draw from the global
                 # RNG, or a resumed run would mask and drop out differently.
                 generator=torch.Generator().manual_seed(cfg.seed),
             )
             acc: dict[str, float] = {}
             k = 0
+            left = len(loader)
             for batch in loader:
-                with autocast(self.device):
-                    terms = self.step_fn(self.model, batch)
-                (terms["loss"] / cfg.grad_accum).backward()
+                left -= 1
+                k += 1
+                # DDP: all-reduce gradients only on the last micro-batch of a step.
+                sync = k % cfg.grad_accum == 0 or left == 0
+                no_sync = getattr(self.forward, "no_sync", None)
+                with nullcontext() if sync or no_sync is None else no_sync():
+                    with autocast(self.device):
+                        terms = self.forward(move(batch, self.device))
+                    (terms["loss"] / cfg.grad_accum).backward()
                 for name, v in terms.items():
                     acc[name] = acc.get(name, 0.0) + float(v.detach()) / cfg.grad_accum
-                seen += len(batch[0]) if isinstance(batch, list | tuple) else len(batch)
-                k += 1
+                seen += batch_len(batch) * self.world
                 if k % cfg.grad_accum:
                     continue
                 self._optimizer_step(total, acc, seen / (time.perf_counter() - t0))
@@ -243,6 +289,7 @@ class Trainer:
 
     def _optimizer_step(self, total: int, terms: dict[str, float], rate: float) -> None:
         cfg = self.cfg
+        terms = dist_.mean_over_ranks(terms, self.device)
         lr = lr_at(self.step, total, cfg)
         for g in self.opt.param_groups:
             g["lr"] = lr

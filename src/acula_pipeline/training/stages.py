@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -9,11 +10,20 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.models import HeadCfg, MAEViT, MAEViTCfg
+from acula_pipeline.models import (
+    ENCODERS,
+    AudioEncoder,
+    HeadCfg,
+    MAEViT,
+    MAEViTCfg,
+    build_encoder,
+    load_encoder,
+)
 from acula_pipeline.models.teachers import TEACHERS
+from acula_pipeline.runtime import path_fingerprint
 from acula_pipeline.training.data import (
     ClipDataset,
     alignment_pairs,
@@ -22,7 +32,7 @@ from acula_pipeline.training.data import (
     trainable_segments,
 )
 from acula_pipeline.training.engine import TrainCfg, Trainer
-from acula_pipeline.training.objectives import AlignObjective, align_step, pretrain_step
+from acula_pipeline.training.objectives import AlignObjective, PretrainObjective
 from acula_pipeline.training.teacher_cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
@@ -66,6 +76,38 @@ class TeacherParams(BaseModel):
     batch_size: int = 64
 
 
+class EncoderParams(BaseModel):
+    """Which student ``align`` trains."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # baseline (the pretrain output) | mae_vit (fresh) | hf_audio | torchscript
+    name: str = "baseline"
+    path: str | None = None  # hf_audio: a local model folder; torchscript: a .pt file
+    # Passed to the encoder: hf_audio {pooling}; torchscript {input, sample_rate,
+    # embed_dim}; mae_vit the fields of ``pretrain.student``.
+    options: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _known(self) -> EncoderParams:
+        if self.name == "baseline":
+            if self.path or self.options:
+                raise ValueError("encoder 'baseline' takes no path or options")
+            return self
+        if self.name not in ENCODERS:
+            raise ValueError(
+                f"unknown encoder {self.name!r}; known: baseline, "
+                + ", ".join(sorted(ENCODERS))
+            )
+        try:  # a misspelt option fails here, before any node runs
+            inspect.signature(ENCODERS[self.name]).bind(
+                **({"path": self.path} if self.path else {}), **self.options
+            )
+        except TypeError as e:
+            raise ValueError(f"encoder {self.name!r}: {e}") from e
+        return self
+
+
 class AlignParams(BaseModel):
     """All of ``conf/base/parameters_align.yml``."""
 
@@ -76,7 +118,7 @@ class AlignParams(BaseModel):
     lambda_align: float = Field(default=1.0, ge=0)
     lambda_ssl: float = Field(default=1.0, ge=0)
     head: HeadCfg = HeadCfg()
-    init_from: Literal["baseline", "scratch"] = "baseline"
+    encoder: EncoderParams = EncoderParams()
     train: TrainCfg = TrainCfg()
 
 
@@ -86,7 +128,14 @@ def _student_cfg(p: StudentParams, store: FeatureStore) -> MAEViTCfg:
 
 
 def _artifact(model: torch.nn.Module, config: dict[str, Any]) -> Artifact:
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for k, v in model.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        if t.untyped_storage().data_ptr() in seen:  # tied weights: safetensors
+            t = t.clone()  # stores each tensor once
+        seen.add(t.untyped_storage().data_ptr())
+        state[k] = t
     return {"state_dict": state, "config": config}
 
 
@@ -99,18 +148,18 @@ def pretrain(
     """Self-supervised training of the student: the purely acoustic baseline."""
     ids = trainable_segments(segments, params.exclude_splits)
     cfg = _student_cfg(params.student, store)
+    torch.manual_seed(params.train.seed)
+    model = MAEViT(cfg)
     config = {
-        "kind": "mae_vit",
-        "student": cfg.__dict__,
+        "kind": "pretrain",
+        "encoder": model.spec(),
         "params": params.model_dump(),
         "data": fingerprint(ids, store.meta),
         "code": code_fingerprint(),
         "is_synthetic": bool(store.meta.get("is_synthetic")),
     }
-    torch.manual_seed(params.train.seed)
-    model = MAEViT(cfg)
     log.info("Pretraining on %d clips", len(ids))
-    trainer = Trainer(model, pretrain_step, params.train, checkpoint_dir, config)
+    trainer = Trainer(PretrainObjective(model), params.train, checkpoint_dir, config)
     curve = trainer.fit(ClipDataset(store, ids))
     return _artifact(model, config), pd.DataFrame(curve)
 
@@ -156,39 +205,52 @@ def align(
     pairs = alignment_pairs(segments, reports)
     row = {u: i for i, u in enumerate(embeddings["unit_id"])}
     targets = np.asarray(embeddings["vectors"])[[row[u] for u in pairs["unit_id"]]]
-    if params.init_from == "baseline":
-        if baseline is None:
-            raise ValueError(
-                "align.init_from is 'baseline' but no baseline encoder exists"
-            )
-        cfg = MAEViTCfg(**baseline["config"]["student"])
-    else:
-        cfg = _student_cfg(StudentParams(), store)
+    torch.manual_seed(params.train.seed)
+    student = _student(params.encoder, baseline, store)
+    dataset = ClipDataset(
+        store,
+        pairs["segment_id"].tolist(),
+        targets,
+        transform=student.preprocessor(int(store.meta["frontend"]["sample_rate"])),
+        waveforms=student.input_kind == "waveform",
+    )
+    if len(dataset):
+        student.check_input(dataset[0][0])
+    lambda_ssl = params.lambda_ssl
+    if lambda_ssl and not student.has_ssl:
+        log.warning(
+            "Encoder %r has no self-supervised loss: lambda_ssl %.3g is not used; "
+            "training with the alignment loss alone",
+            student.name,
+            lambda_ssl,
+        )
+        lambda_ssl = 0.0
+    spec = student.spec()
     config = {
         "kind": "acula_align",
-        "student": cfg.__dict__,
+        "encoder": spec,
+        "encoder_source": path_fingerprint(spec["path"]) if "path" in spec else None,
         "teacher": embeddings["teacher"],
         "params": params.model_dump(),
+        "lambda_ssl": lambda_ssl,
         "data": fingerprint(
             pairs["segment_id"].tolist(), pairs["report"].tolist(), store.meta
         ),
         # The baseline's whole config (its params, data and code): a retrained
         # baseline means a fresh alignment run, not a resumed one.
-        "baseline": None if baseline is None else fingerprint(baseline["config"]),
+        "baseline": None
+        if params.encoder.name != "baseline" or baseline is None
+        else fingerprint(baseline["config"]),
         "code": code_fingerprint(),
         "is_synthetic": bool(store.meta.get("is_synthetic")),
     }
-    torch.manual_seed(params.train.seed)
-    student = MAEViT(cfg)
-    if params.init_from == "baseline" and baseline is not None:
-        student.load_state_dict(baseline["state_dict"])
     model = AlignObjective(
         student,
         teacher_dim=int(embeddings["teacher"]["dim"]),
         loss=params.loss,
         head=params.head,
         lambda_align=params.lambda_align,
-        lambda_ssl=params.lambda_ssl,
+        lambda_ssl=lambda_ssl,
     )
     held_out = len(segments) - len(pairs)
     log.info(
@@ -198,6 +260,23 @@ def align(
         pairs["unit_id"].nunique(),
         held_out,
     )
-    trainer = Trainer(model, align_step, params.train, checkpoint_dir, config)
-    curve = trainer.fit(ClipDataset(store, pairs["segment_id"].tolist(), targets))
+    trainer = Trainer(model, params.train, checkpoint_dir, config)
+    curve = trainer.fit(dataset)
     return _artifact(model, config), pd.DataFrame(curve)
+
+
+def _student(
+    p: EncoderParams, baseline: Artifact | None, store: FeatureStore
+) -> AudioEncoder:
+    """The encoder ``align`` starts from: the baseline's weights or a built one."""
+    if p.name == "baseline":
+        if baseline is None:
+            raise ValueError("align.encoder.name is 'baseline' but no baseline exists")
+        return load_encoder(baseline)
+    spec: dict[str, Any] = {"name": p.name, **p.options}
+    if p.path:
+        spec["path"] = p.path
+    if p.name == "mae_vit":  # the store's clip shape unless given
+        n_frames, n_mels = store.meta["shape"]
+        spec = {"n_frames": n_frames, "n_mels": n_mels} | spec
+    return build_encoder(spec)

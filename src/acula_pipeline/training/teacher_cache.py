@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from acula_pipeline.runtime import model_folder_fingerprint
+from acula_pipeline.training.distributed import is_main_process
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,22 @@ class EmbeddingCache:
         self.forward_texts = 0  # reports the teacher had to encode (tests, logs)
         self._store: dict[str, np.ndarray] = {}
         if self.path.exists():
-            with np.load(self.path) as z:
-                keys = json.loads(str(z["keys"]))
-                self._store = dict(zip(keys, z["vectors"], strict=True))
+            try:
+                with np.load(self.path) as z:
+                    keys = json.loads(str(z["keys"]))
+                    self._store = dict(zip(keys, z["vectors"], strict=True))
+            except (OSError, ValueError, KeyError) as e:  # a damaged cache file
+                aside = self.path.with_suffix(".corrupt")
+                log.warning(
+                    "Teacher cache %s is unreadable (%s); moved to %s, "
+                    "every report will be encoded again",
+                    self.path,
+                    e,
+                    aside,
+                )
+                if is_main_process():
+                    self.path.replace(aside)
+                self._store = {}
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """(len(texts), dim) embeddings; only unseen texts reach the teacher."""
@@ -78,6 +92,8 @@ class EmbeddingCache:
         return np.stack([self._store[h] for h in hashes])
 
     def _save(self) -> None:
+        if not is_main_process():  # under torchrun rank 0 writes the cache
+            return
         keys = sorted(self._store)
         tmp = self.path.with_suffix(".tmp.npz")
         np.savez(

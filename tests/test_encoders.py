@@ -1,0 +1,245 @@
+"""The encoder registry end to end: hf_audio (five architectures), torchscript, and
+the hf_encoder / hf_causal_lm teachers, through the real embed_reports and align
+stages on a tiny feature store. Every model is built from a config here; nothing is
+downloaded."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from acula_pipeline.audio.features import (
+    FeatureShard,
+    FeatureStore,
+    write_feature_store,
+)
+from acula_pipeline.audio.frontend import FrontendCfg
+from acula_pipeline.models import build_encoder, load_encoder
+from acula_pipeline.training.stages import (
+    AlignParams,
+    EncoderParams,
+    align,
+    embed_reports,
+)
+
+from .tiny_audio import tiny_hf_audio
+from .tiny_lm import tiny_causal_lm
+
+N = 8
+ONE_EPOCH = {"epochs": 1, "batch_size": 4, "progress": False, "warmup_steps": 1}
+
+
+def make_store(root, waveforms=True):
+    cfg = FrontendCfg()
+    rng = np.random.default_rng(0)
+    ids = [f"rec{i}" for i in range(N)]
+    shard = FeatureShard(
+        ids,
+        rng.random((N, cfg.n_frames, cfg.n_mels)).astype(np.float16),
+        (0.1 * rng.standard_normal((N, cfg.clip_samples))).astype(np.float16)
+        if waveforms
+        else None,
+    )
+    meta = {
+        "frontend": cfg.to_dict(),
+        "shape": [cfg.n_frames, cfg.n_mels],
+        "dtype": "float16",
+        "is_synthetic": True,
+    }
+    write_feature_store(root, [shard], meta)
+    segments = pd.DataFrame(
+        {
+            "segment_id": ids,
+            "recording_id": ids,
+            "unit": "recording",
+            "split": "train",
+        }
+    )
+    reports = pd.DataFrame(
+        {
+            "unit_id": ids,
+            "report": [
+                f"Report {k}: {'crackles' if k % 2 else 'normal'}." for k in range(N)
+            ],
+        }
+    )
+    return FeatureStore(root), segments, reports
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    store, segments, reports = make_store(root / "features")
+    params = AlignParams()
+    return store, segments, reports, embed_reports(reports, params, root / "tcache")
+
+
+def run_align(tmp_path, corpus, encoder, **extra):
+    store, segments, reports, emb = corpus
+    params = AlignParams(encoder=EncoderParams(**encoder), train=ONE_EPOCH, **extra)
+    return align(store, segments, reports, emb, None, params, tmp_path / "ckpt")
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "ast", "whisper", "clap"])
+def test_hf_audio_aligns_end_to_end(tmp_path, corpus, kind, caplog):
+    path = tiny_hf_audio(kind, tmp_path / kind)
+    with caplog.at_level(logging.WARNING):
+        artifact, curve = run_align(
+            tmp_path, corpus, {"name": "hf_audio", "path": str(path)}
+        )
+    assert "no self-supervised loss" in caplog.text  # λ_ssl 1.0 → 0, said aloud
+    assert artifact["config"]["lambda_ssl"] == 0.0
+    assert len(curve) == 2 and np.isfinite(curve["loss"]).all()
+    assert (curve["ssl"] == 0).all()
+    # The artifact rebuilds the trained encoder (evaluation will do this).
+    encoder = load_encoder(artifact).eval()
+    fresh = build_encoder(artifact["config"]["encoder"])
+    changed = [
+        k
+        for k, v in encoder.state_dict().items()
+        if v.is_floating_point() and not torch.equal(v, fresh.state_dict()[k])
+    ]
+    assert changed, "training left every weight as it was"
+    store = corpus[0]
+    x = encoder.preprocessor(16000)(store.get("rec0", waveforms=True))
+    with torch.no_grad():
+        emb = encoder.encode_audio({k: v[None] for k, v in x.items()})
+    assert emb.shape == (1, encoder.embed_dim) and torch.isfinite(emb).all()
+
+
+class LogMelNet(torch.nn.Module):
+    """A scripted student with its contract and its own SSL loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_kind = "logmel"
+        self.embed_dim = 16
+        self.enc = torch.nn.Linear(64, 16)
+        self.dec = torch.nn.Linear(16, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.enc(x)).mean(dim=1)
+
+    @torch.jit.export
+    def ssl_loss(self, x: torch.Tensor) -> torch.Tensor:
+        return ((self.dec(torch.relu(self.enc(x))) - x) ** 2).mean()
+
+
+class WaveNet(torch.nn.Module):
+    """A scripted waveform student that declares nothing (the contract is config)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 8, kernel_size=400, stride=160)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x[:, None])).mean(dim=-1)
+
+
+def script(module, path):
+    with pytest.warns(FutureWarning):  # TorchScript is deprecated but works
+        torch.jit.script(module).save(str(path))
+    return str(path)
+
+
+def test_torchscript_logmel_with_own_ssl_loss(tmp_path, corpus):
+    path = script(LogMelNet(), tmp_path / "net.pt")
+    artifact, curve = run_align(tmp_path, corpus, {"name": "torchscript", "path": path})
+    assert artifact["config"]["lambda_ssl"] == 1.0
+    assert (curve["ssl"] > 0).all() and np.isfinite(curve["loss"]).all()
+    assert artifact["config"][
+        "encoder_source"
+    ]  # the file's hash: a new file, a new run
+    enc = load_encoder(artifact)
+    assert enc.embed_dim == 16 and enc.has_ssl
+
+
+def test_torchscript_waveform_contract_from_config(tmp_path, corpus):
+    path = script(WaveNet(), tmp_path / "wave.pt")
+    enc = {
+        "name": "torchscript",
+        "path": path,
+        "options": {"input": "waveform", "sample_rate": 8000},
+    }
+    artifact, curve = run_align(tmp_path, corpus, enc, lambda_ssl=0.0)
+    encoder = load_encoder(artifact)
+    assert encoder.embed_dim == 8  # measured: the module declares none
+    clip = encoder.preprocessor(16000)(corpus[0].get("rec0", waveforms=True))
+    assert clip.shape == (65520,)  # resampled 16 kHz → 8 kHz
+    bad = dict(enc, options={"input": "logmel"})  # a Conv1d cannot read (256, 64)
+    with pytest.raises(ValueError, match="fails on one logmel clip of shape"):
+        run_align(tmp_path / "bad", corpus, bad, lambda_ssl=0.0)
+
+
+def test_waveform_encoder_needs_kept_waveforms(tmp_path, corpus):
+    store, segments, reports = make_store(tmp_path / "f", waveforms=False)
+    path = script(WaveNet(), tmp_path / "wave.pt")
+    params = AlignParams(
+        encoder=EncoderParams(
+            name="torchscript", path=path, options={"input": "waveform"}
+        ),
+        train=ONE_EPOCH,
+        lambda_ssl=0.0,
+    )
+    with pytest.raises(ValueError, match="keep_waveforms: true"):
+        align(store, segments, reports, corpus[3], None, params, tmp_path / "c")
+
+
+def test_encoder_params_are_checked_before_running(tmp_path):
+    with pytest.raises(ValueError, match="unknown encoder 'wav2vec'"):
+        EncoderParams(name="wav2vec")
+    with pytest.raises(ValueError, match="pooling_mode"):
+        EncoderParams(name="hf_audio", path="x", options={"pooling_mode": "mean"})
+    with pytest.raises(ValueError, match="takes no path"):
+        EncoderParams(name="baseline", path="x")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        build_encoder({"name": "hf_audio", "path": str(tmp_path)})
+
+
+@pytest.mark.parametrize("teacher", ["hf_causal_lm", "hf_encoder"])
+def test_hf_teachers_end_to_end(tmp_path, teacher):
+    """A tiny causal LM / BERT reads the reports; align trains against them."""
+    store, segments, reports = make_store(tmp_path / "f", waveforms=False)
+    if teacher == "hf_causal_lm":
+        path = tiny_causal_lm(tmp_path / "lm", hidden=40, layers=1)
+    else:
+        from transformers import AutoTokenizer, BertConfig, BertModel
+
+        from acula_pipeline.models.teachers import default_minilm_path
+
+        path = tmp_path / "bert"
+        BertModel(
+            BertConfig(
+                hidden_size=40,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=64,
+            )
+        ).save_pretrained(path)
+        AutoTokenizer.from_pretrained(
+            default_minilm_path(), local_files_only=True
+        ).save_pretrained(path)
+    params = AlignParams(
+        teacher={"name": teacher, "path": str(path)},
+        encoder=EncoderParams(
+            name="mae_vit",
+            options={
+                "dim": 32,
+                "depth": 1,
+                "heads": 2,
+                "decoder_dim": 16,
+                "decoder_heads": 2,
+            },
+        ),
+        train=ONE_EPOCH,
+    )
+    emb = embed_reports(reports, params, tmp_path / "tc")
+    assert emb["teacher"]["dim"] == 40 and emb["vectors"].shape == (N, 40)
+    artifact, curve = align(store, segments, reports, emb, None, params, tmp_path / "c")
+    assert artifact["config"]["teacher"]["dim"] == 40
+    assert artifact["state_dict"]["text_head.0.weight"].shape[1] == 40
+    assert np.isfinite(curve["loss"]).all() and (curve["ssl"] > 0).all()
