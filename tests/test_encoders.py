@@ -8,16 +8,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from acula_pipeline.audio.features import (
-    FeatureShard,
-    FeatureStore,
-    write_feature_store,
-)
-from acula_pipeline.audio.frontend import FrontendCfg
 from acula_pipeline.models import build_encoder, load_encoder
 from acula_pipeline.training.stages import (
     AlignParams,
@@ -26,48 +19,10 @@ from acula_pipeline.training.stages import (
     embed_reports,
 )
 
-from .tiny_audio import tiny_hf_audio
+from .tiny_audio import N, make_store, tiny_hf_audio
 from .tiny_lm import tiny_causal_lm
 
-N = 8
 ONE_EPOCH = {"epochs": 1, "batch_size": 4, "progress": False, "warmup_steps": 1}
-
-
-def make_store(root, waveforms=True):
-    cfg = FrontendCfg()
-    rng = np.random.default_rng(0)
-    ids = [f"rec{i}" for i in range(N)]
-    shard = FeatureShard(
-        ids,
-        rng.random((N, cfg.n_frames, cfg.n_mels)).astype(np.float16),
-        (0.1 * rng.standard_normal((N, cfg.clip_samples))).astype(np.float16)
-        if waveforms
-        else None,
-    )
-    meta = {
-        "frontend": cfg.to_dict(),
-        "shape": [cfg.n_frames, cfg.n_mels],
-        "dtype": "float16",
-        "is_synthetic": True,
-    }
-    write_feature_store(root, [shard], meta)
-    segments = pd.DataFrame(
-        {
-            "segment_id": ids,
-            "recording_id": ids,
-            "unit": "recording",
-            "split": "train",
-        }
-    )
-    reports = pd.DataFrame(
-        {
-            "unit_id": ids,
-            "report": [
-                f"Report {k}: {'crackles' if k % 2 else 'normal'}." for k in range(N)
-            ],
-        }
-    )
-    return FeatureStore(root), segments, reports
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,21 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
+def test_compiled_training_step(tmp_path):
+    """train.compile: the same loop through torch.compile trains and checkpoints."""
+    model = objective()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainCfg(**{**CFG, "deterministic": False, "epochs": 1}, compile=True)
+    curve = Trainer(model, cfg, tmp_path, {"x": 1}).fit(data(16))
+    assert len(curve) == 2 and all(
+        torch.isfinite(torch.tensor(r["loss"])) for r in curve
+    )
+    after = model.state_dict()["student.patch_embed.weight"].cpu()
+    assert not torch.equal(before["student.patch_embed.weight"].cpu(), after)
+    assert (tmp_path / "last.pt").exists()
+
+
 def test_changed_config_starts_afresh(tmp_path):
     Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1}).fit(data())
     t = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 2})

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
+
+from acula_pipeline.audio.features import (
+    FeatureShard,
+    FeatureStore,
+    write_feature_store,
+)
+from acula_pipeline.audio.frontend import FrontendCfg
+
+N = 8  # clips in the tiny store
 
 
 def tiny_hf_audio(kind: str, folder: Path) -> Path:
@@ -84,3 +95,42 @@ def tiny_hf_audio(kind: str, folder: Path) -> Path:
     model.save_pretrained(folder)
     fe.save_pretrained(folder)
     return folder
+
+
+def make_store(root: Path, waveforms: bool = True, n: int = N) -> tuple:
+    """A feature store of ``n`` random clips (with 16 kHz waveforms), its segments
+    table (one recording unit each) and one report per unit."""
+    cfg = FrontendCfg()
+    rng = np.random.default_rng(0)
+    ids = [f"rec{i}" for i in range(n)]
+    shard = FeatureShard(
+        ids,
+        rng.random((n, cfg.n_frames, cfg.n_mels)).astype(np.float16),
+        (0.1 * rng.standard_normal((n, cfg.clip_samples))).astype(np.float16)
+        if waveforms
+        else None,
+    )
+    meta = {
+        "frontend": cfg.to_dict(),
+        "shape": [cfg.n_frames, cfg.n_mels],
+        "dtype": "float16",
+        "is_synthetic": True,
+    }
+    write_feature_store(root, [shard], meta)
+    segments = pd.DataFrame(
+        {
+            "segment_id": ids,
+            "recording_id": ids,
+            "unit": "recording",
+            "split": "train",
+        }
+    )
+    reports = pd.DataFrame(
+        {
+            "unit_id": ids,
+            "report": [
+                f"Report {k}: {'crackles' if k % 2 else 'normal'}." for k in range(n)
+            ],
+        }
+    )
+    return FeatureStore(root), segments, reports

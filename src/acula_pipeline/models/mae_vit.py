@@ -59,19 +59,59 @@ def sincos_2d(dim: int, grid: tuple[int, int]) -> torch.Tensor:
     return torch.cat(out, dim=1)
 
 
-def _blocks(
-    dim: int, depth: int, heads: int, mlp_ratio: float
-) -> nn.TransformerEncoder:
-    layer = nn.TransformerEncoderLayer(
-        dim,
-        heads,
-        int(dim * mlp_ratio),
-        dropout=0.0,
-        activation="gelu",
-        batch_first=True,
-        norm_first=True,
-    )
-    return nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+class Attention(nn.Module):
+    """Multi-head self-attention: one qkv projection, fused scaled-dot-product."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.heads, c // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        out = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class Mlp(nn.Sequential):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with timm's layout and parameter names (as in
+    OPERA-GT's ViT): ``norm1 → attn.{qkv,proj}``, ``norm2 → mlp.{fc1,fc2}``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+def _init_weights(m: nn.Module) -> None:
+    """MAE's initialisation: Xavier-uniform linear weights, zero biases."""
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def _blocks(dim: int, depth: int, heads: int, mlp_ratio: float) -> nn.Sequential:
+    return nn.Sequential(*(Block(dim, heads, mlp_ratio) for _ in range(depth)))
 
 
 class MAEViT(AudioEncoder):
@@ -105,6 +145,7 @@ class MAEViT(AudioEncoder):
         )
         self.dec_norm = nn.LayerNorm(cfg.decoder_dim)
         self.dec_out = nn.Linear(cfg.decoder_dim, pdim)
+        self.apply(_init_weights)
         nn.init.normal_(self.mask_token, std=0.02)
 
     @property
