@@ -94,6 +94,16 @@ def test_compiled_training_step(tmp_path):
     assert (tmp_path / "last.pt").exists()
 
 
+def test_run_only_settings_do_not_change_the_run_key():
+    from acula_pipeline.training.stages import AlignParams, _what_shapes_the_model
+
+    a = AlignParams()
+    b = AlignParams(train={"progress": False, "num_workers": 4, "compile": True})
+    c = AlignParams(train={"lr": 1e-3})
+    assert _what_shapes_the_model(a) == _what_shapes_the_model(b)
+    assert _what_shapes_the_model(a) != _what_shapes_the_model(c)
+
+
 def test_changed_config_starts_afresh(tmp_path):
     Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1}).fit(data())
     t = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 2})

@@ -127,6 +127,15 @@ def _student_cfg(p: StudentParams, store: FeatureStore) -> MAEViTCfg:
     return MAEViTCfg(n_frames=n_frames, n_mels=n_mels, **p.model_dump())
 
 
+# Settings that change how fast or how loudly a run goes, not what it learns: a run
+# resumed with other values continues its checkpoint instead of starting afresh.
+_RUN_ONLY = {"progress", "num_workers", "compile", "checkpoint_every"}
+
+
+def _what_shapes_the_model(params: BaseModel) -> dict[str, Any]:
+    return params.model_dump(exclude={"train": _RUN_ONLY})
+
+
 def _artifact(model: torch.nn.Module, config: dict[str, Any]) -> Artifact:
     state: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
@@ -153,7 +162,7 @@ def pretrain(
     config = {
         "kind": "pretrain",
         "encoder": model.spec(),
-        "params": params.model_dump(),
+        "params": _what_shapes_the_model(params),
         "data": fingerprint(ids, store.meta),
         "code": code_fingerprint(),
         "is_synthetic": bool(store.meta.get("is_synthetic")),
@@ -231,7 +240,7 @@ def align(
         "encoder": spec,
         "encoder_source": path_fingerprint(spec["path"]) if "path" in spec else None,
         "teacher": embeddings["teacher"],
-        "params": params.model_dump(),
+        "params": _what_shapes_the_model(params),
         "lambda_ssl": lambda_ssl,
         "data": fingerprint(
             pairs["segment_id"].tolist(), pairs["report"].tolist(), store.meta
