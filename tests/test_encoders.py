@@ -20,7 +20,7 @@ from acula_pipeline.training.stages import (
 )
 
 from .tiny_audio import N, make_store, tiny_hf_audio
-from .tiny_lm import tiny_causal_lm
+from .tiny_lm import tiny_bert, tiny_causal_lm
 
 ONE_EPOCH = {"epochs": 1, "batch_size": 4, "progress": False, "warmup_steps": 1}
 
@@ -162,22 +162,7 @@ def test_hf_teachers_end_to_end(tmp_path, teacher):
     if teacher == "hf_causal_lm":
         path = tiny_causal_lm(tmp_path / "lm", hidden=40, layers=1)
     else:
-        from transformers import AutoTokenizer, BertConfig, BertModel
-
-        from acula_pipeline.models.teachers import default_minilm_path
-
-        path = tmp_path / "bert"
-        BertModel(
-            BertConfig(
-                hidden_size=40,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                intermediate_size=64,
-            )
-        ).save_pretrained(path)
-        AutoTokenizer.from_pretrained(
-            default_minilm_path(), local_files_only=True
-        ).save_pretrained(path)
+        path = tiny_bert(tmp_path / "bert", hidden=40)
     params = AlignParams(
         teacher={"name": teacher, "path": str(path)},
         encoder=EncoderParams(

@@ -11,7 +11,7 @@ from acula_pipeline.models import LOSSES, MAEViT, MAEViTCfg, ProjectionHead
 from acula_pipeline.models.losses import clamp_temperatures
 from acula_pipeline.models.teachers import TEACHERS
 
-from .tiny_lm import tiny_causal_lm
+from .tiny_lm import tiny_bert, tiny_causal_lm
 
 
 def _inputs(n=12, d=8, seed=0):
@@ -201,21 +201,7 @@ def test_hf_causal_lm_teacher_reads_width_from_config(tmp_path):
 
 
 def test_hf_encoder_teacher(tmp_path):
-    from transformers import BertConfig, BertModel
-
-    src = TEACHERS["sentence_encoder"]().path
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=48,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    path = tmp_path / "bert"
-    BertModel(cfg).save_pretrained(path)
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.from_pretrained(src, local_files_only=True).save_pretrained(path)
+    path = tiny_bert(tmp_path / "bert", hidden=48)
     teacher = TEACHERS["hf_encoder"](path)
     assert teacher.dim == 48
     assert teacher.encode(["one", "two words"]).shape == (2, 48)

