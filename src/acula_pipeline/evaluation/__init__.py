@@ -1,0 +1,1 @@
+"""Evaluation: metrics, OPERA linear probes, embedding extraction (no Kedro here)."""

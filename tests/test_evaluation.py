@@ -1,0 +1,125 @@
+"""Evaluation core: metrics against scikit-learn and hand-computed references, and
+the OPERA linear probe on embeddings whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import mean_absolute_error, roc_auc_score
+
+from acula_pipeline.evaluation.metrics import (
+    auroc,
+    bootstrap_ci,
+    mae,
+    retrieval_metrics,
+    retrieval_ranks,
+)
+from acula_pipeline.evaluation.probes import ProbeCfg, Split, run_probe
+
+FAST = ProbeCfg(epochs=30, seeds=[0, 1, 2, 3, 4], bootstrap=200, lr=1e-2)
+
+
+def test_auroc_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 50)
+    s = rng.random(50)
+    assert auroc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert auroc(y, np.stack([1 - s, s], 1)) == pytest.approx(roc_auc_score(y, s))
+    y3 = rng.integers(0, 3, 60)
+    p3 = rng.dirichlet(np.ones(3), 60)
+    ref = roc_auc_score(y3, p3, multi_class="ovr", average="macro")
+    assert auroc(y3, p3) == pytest.approx(ref)
+    # a hand-computed case: 3 of 4 positive-negative pairs ordered right
+    assert auroc(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])) == 0.75
+    with pytest.raises(ValueError, match="two classes"):
+        auroc(np.zeros(5), np.arange(5.0))
+
+
+def test_mae_and_bootstrap():
+    y, p = np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 3.0])
+    assert mae(y, p) == pytest.approx(0.5) == mean_absolute_error(y, p)
+    rng = np.random.default_rng(1)
+    yb = rng.integers(0, 2, 200)
+    sb = yb + rng.normal(0, 1.0, 200)
+    lo, hi = bootstrap_ci(auroc, yb, sb, n=300, seed=0)
+    assert lo < auroc(yb, sb) < hi and hi - lo < 0.2
+    assert (lo, hi) == bootstrap_ci(auroc, yb, sb, n=300, seed=0)  # seeded
+
+
+def test_retrieval_against_hand_computed_ranks():
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.2],  # correct item 0 ranks 1
+            [0.5, 0.4, 0.6],  # correct item 1 ranks 3
+            [0.3, 0.8, 0.7],  # correct item 2 ranks 2
+        ]
+    )
+    assert retrieval_ranks(sim, [0, 1, 2]).tolist() == [1, 3, 2]
+    m = retrieval_metrics(sim, [0, 1, 2], ks=(1, 2, 3))
+    assert m == {"R@1": 1 / 3, "R@2": 2 / 3, "R@3": 1.0, "median_rank": 2.0}
+
+
+def blobs(centres, n, seed):
+    """``n`` points around the given class centres (unit noise), labels 0 … k−1."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, len(centres), n)
+    return Split(centres[y] + rng.normal(0, 1, (n, centres.shape[1])), y)
+
+
+def test_probe_separates_separable_embeddings():
+    centres = np.random.default_rng(0).normal(0, 4.0, (2, 16))
+    tr, va, te = (blobs(centres, n, seed) for n, seed in ((200, 1), (80, 2), (200, 3)))
+    res = run_probe(tr, va, te, FAST)
+    assert res.metric == "auroc" and len(res.per_seed) == 5
+    assert res.mean > 0.99 and res.ci95 is not None and res.ci95[1] <= 1.0
+
+
+def test_probe_is_at_chance_on_shuffled_labels():
+    rng = np.random.default_rng(0)
+    mk = lambda n: Split(rng.normal(0, 1, (n, 16)), rng.integers(0, 2, n))  # noqa: E731
+    res = run_probe(mk(300), mk(100), mk(400), FAST)
+    assert abs(res.mean - 0.5) < 0.1, res.per_seed
+
+
+def test_multiclass_and_regression_probes():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 4.0, (3, 8))
+    splits = (blobs(centres, n, seed) for n, seed in ((150, 4), (60, 5), (150, 6)))
+    assert run_probe(*splits, FAST).mean > 0.98
+    w = rng.normal(0, 1, 8)
+
+    def lin(n):
+        x = rng.normal(0, 1, (n, 8))
+        return Split(x, 50 + 10 * (x @ w) + rng.normal(0, 0.5, n))
+
+    res = run_probe(lin(300), lin(100), lin(200), FAST, kind="regression")
+    spread = float(np.abs(lin(200).y - 50).mean())
+    assert res.metric == "mae" and res.mean < 0.2 * spread, (res.mean, spread)
+
+
+def test_embeddings_are_batched_frozen_and_pooled(tmp_path):
+    import torch
+
+    from acula_pipeline.evaluation.embed import embed_segments, pool_by
+    from acula_pipeline.models import MAEViT, MAEViTCfg
+
+    from .tiny_audio import make_store
+
+    store, segments, _ = make_store(tmp_path / "f", waveforms=False, n=6)
+    enc = MAEViT(MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2))
+    enc.train()
+    ids = segments["segment_id"].tolist()
+    a = embed_segments(enc, store, ids, batch_size=4, device="cpu", progress=False)
+    b = embed_segments(
+        enc, store, ids[::-1], batch_size=5, device="cpu", progress=False
+    )
+    assert a.shape == (6, 32) and enc.training  # the mode is restored
+    np.testing.assert_allclose(a, b[::-1], rtol=1e-5, atol=1e-6)  # order, batching
+    with torch.no_grad():
+        one = enc.eval().encode_audio(
+            torch.from_numpy(store.get(ids[2]).astype(np.float32))[None]
+        )
+    np.testing.assert_allclose(a[2], one[0].numpy(), rtol=1e-5, atol=1e-6)
+    keys, pooled = pool_by(["r1", "r0", "r1", "r0", "r2", "r1"], a)
+    assert keys == ["r0", "r1", "r2"]
+    np.testing.assert_allclose(pooled[1], a[[0, 2, 5]].mean(0), rtol=1e-6)
