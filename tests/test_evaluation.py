@@ -4,6 +4,7 @@ the OPERA linear probe on embeddings whose answer is known."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
@@ -123,3 +124,77 @@ def test_embeddings_are_batched_frozen_and_pooled(tmp_path):
     keys, pooled = pool_by(["r1", "r0", "r1", "r0", "r2", "r1"], a)
     assert keys == ["r0", "r1", "r2"]
     np.testing.assert_allclose(pooled[1], a[[0, 2, 5]].mean(0), rtol=1e-6)
+
+
+def _recordings(n_subjects=40, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_subjects):
+        label = "Present" if i % 4 == 0 else "Absent"  # 25 % positives
+        for k in range(rng.integers(1, 4)):  # several recordings per subject
+            rows.append(
+                {
+                    "recording_id": f"c/{i}_{k}",
+                    "subject_id": f"circor:{i}",
+                    "dataset": "circor2022",
+                    "adapter": "circor2022",
+                    "murmur": label,
+                    "official_split": None,
+                }
+            )
+    for i in range(20):
+        rows.append(
+            {
+                "recording_id": f"i/{i}",
+                "subject_id": f"icbhi:{i}",
+                "dataset": "icbhi2017",
+                "adapter": "icbhi2017",
+                "murmur": None,
+                "official_split": "test" if i < 8 else "train",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_splits_are_subject_disjoint_stratified_seeded_and_official():
+    from acula_pipeline.evaluation.splits import SplitParams, make_splits
+
+    rec = _recordings()
+    params = SplitParams(stratify={"circor2022": "murmur"})
+    s = make_splits(rec, params)
+    assert s["subject_id"].is_unique and set(s["subject_id"]) == set(rec["subject_id"])
+    circor = s[s.dataset == "circor2022"]
+    for split in ("train", "val", "test"):  # both classes in every split
+        assert set(circor.loc[circor.split == split, "stratum"]) == {
+            "Absent",
+            "Present",
+        }
+    assert 0.1 < (circor.split == "test").mean() < 0.3
+    icbhi = s[s.dataset == "icbhi2017"].set_index("subject_id")["split"]
+    assert (icbhi[[f"icbhi:{i}" for i in range(8)]] == "test").all()  # official test
+    assert set(icbhi[[f"icbhi:{i}" for i in range(8, 20)]]) == {"train", "val"}
+    assert s.equals(make_splits(rec, params))  # seeded
+    assert not s.equals(make_splits(rec, SplitParams(seed=1, stratify=params.stratify)))
+
+
+def test_leakage_audit_fails_on_a_planted_overlap():
+    from acula_pipeline.evaluation.splits import (
+        LeakageError,
+        SplitParams,
+        leakage_audit,
+        make_splits,
+        require_no_leak,
+    )
+
+    s = make_splits(_recordings(), SplitParams())
+    train = s.loc[s.split == "train", "subject_id"].tolist()
+    test = s.loc[s.split == "test", "subject_id"].tolist()
+    clean = leakage_audit(s, train, train)
+    assert clean["ok"]
+    require_no_leak(clean)
+    leaked = leakage_audit(s, train + test[:1], train)
+    assert not leaked["ok"] and leaked["test_subjects_in_alignment_audio"] == test[:1]
+    with pytest.raises(LeakageError, match=test[0]):
+        require_no_leak(leaked)
+    with pytest.raises(LeakageError, match="reports used for alignment"):
+        require_no_leak(leakage_audit(s, train, train + test[-1:]))

@@ -1,0 +1,131 @@
+"""Subject-disjoint train/validation/test splits and the leakage audit.
+
+Every subject sits in one split. Official splits win where a dataset has one (ICBHI's
+test subjects stay test; its official train subjects are divided into train and
+validation). Elsewhere each dataset's subjects are stratified by a label column, so
+that every class with enough subjects appears in validation and test (a probe's
+AUROC needs both classes there), and drawn with a fixed seed.
+
+The audit checks the leak-free promise: no test subject's audio or report reached
+alignment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+
+class SplitParams(BaseModel):
+    """How subjects are split (``evaluate.splits``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    val_fraction: float = Field(default=0.2, ge=0, lt=1)
+    test_fraction: float = Field(default=0.2, ge=0, lt=1)
+    # adapter → label column to stratify by (a subject takes its first non-null value)
+    stratify: dict[str, str] = {}
+
+
+def _allocate(n: int, val: float, test: float) -> tuple[int, int]:
+    """(validation, test) counts for a stratum of ``n`` subjects: rounded shares,
+    at least one of each when the stratum has three or more subjects."""
+    n_test, n_val = int(round(n * test)), int(round(n * val))
+    if n >= 3:
+        n_test, n_val = max(n_test, 1 if test else 0), max(n_val, 1 if val else 0)
+    while n_test + n_val > n - (1 if n else 0):  # keep a training subject
+        if n_val >= n_test and n_val:
+            n_val -= 1
+        elif n_test:
+            n_test -= 1
+    return n_val, n_test
+
+
+def make_splits(recordings: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
+    """One row per subject: ``subject_id``, ``dataset``, ``split``, ``stratum``."""
+    cols = ["subject_id", "dataset", "adapter"]
+    extra = [
+        c for c in {"official_split", *params.stratify.values()} if c in recordings
+    ]
+    rec = recordings[cols + extra]
+    rows = []
+    for (dataset, adapter), group in rec.groupby(["dataset", "adapter"], sort=True):
+        col = params.stratify.get(str(adapter))
+        subjects = group.groupby("subject_id", sort=True).agg(
+            lambda s: s.dropna().iloc[0] if s.notna().any() else None
+        )
+        official = subjects.get("official_split")
+        strata = (
+            subjects[col].astype("string").fillna("<none>")
+            if col and col in subjects
+            else pd.Series("<all>", index=subjects.index)
+        )
+        fixed = {}
+        if official is not None:
+            fixed = {s: "test" for s, o in official.items() if o == "test"}
+        free = [s for s in subjects.index if s not in fixed]
+        test_share = (
+            0.0 if fixed else params.test_fraction
+        )  # official test set: no other
+        for stratum, members in pd.Series(strata[free]).groupby(
+            strata[free], sort=True
+        ):
+            ids = sorted(members.index)
+            rng = np.random.default_rng(
+                [params.seed, *(ord(ch) for ch in f"{dataset}|{stratum}")]
+            )
+            ids = [ids[i] for i in rng.permutation(len(ids))]
+            n_val, n_test = _allocate(len(ids), params.val_fraction, test_share)
+            for i, s in enumerate(ids):
+                split = (
+                    "test" if i < n_test else "val" if i < n_test + n_val else "train"
+                )
+                rows.append((s, dataset, split, str(stratum)))
+        for s in fixed:
+            rows.append((s, dataset, "test", str(strata.get(s, "<all>"))))
+    out = pd.DataFrame(rows, columns=["subject_id", "dataset", "split", "stratum"])
+    return out.sort_values("subject_id", ignore_index=True)
+
+
+class LeakageError(RuntimeError):
+    """A test subject's audio or report reached alignment."""
+
+
+def leakage_audit(
+    splits: pd.DataFrame,
+    aligned_subjects: Iterable[str],
+    report_subjects: Iterable[str],
+) -> dict[str, object]:
+    """Which test subjects' audio (clips trained on) or reports reached alignment."""
+    test = set(splits.loc[splits["split"] == "test", "subject_id"])
+    audio = sorted(test & set(aligned_subjects))
+    reports = sorted(test & set(report_subjects))
+    return {
+        "ok": not audio and not reports,
+        "test_subjects": len(test),
+        "test_subjects_in_alignment_audio": audio,
+        "test_subjects_with_alignment_reports": reports,
+    }
+
+
+def require_no_leak(audit: dict[str, object]) -> None:
+    """Raise ``LeakageError`` naming the subjects when the audit failed."""
+    if audit["ok"]:
+        return
+    audio = list(audit["test_subjects_in_alignment_audio"])  # type: ignore[call-overload]
+    reports = list(audit["test_subjects_with_alignment_reports"])  # type: ignore[call-overload]
+    raise LeakageError(
+        f"leakage: {len(audio)} test subject(s) in the alignment audio "
+        f"({', '.join(audio[:5])}{' …' if len(audio) > 5 else ''}) and {len(reports)} "
+        f"with reports used for alignment ({', '.join(reports[:5])}"
+        f"{' …' if len(reports) > 5 else ''}); the probes would measure memorised "
+        "labels. Rerun reports and align with the test subjects excluded, or use the "
+        "paper_like setting knowingly."
+    )
