@@ -198,3 +198,35 @@ def test_leakage_audit_fails_on_a_planted_overlap():
         require_no_leak(leaked)
     with pytest.raises(LeakageError, match="reports used for alignment"):
         require_no_leak(leakage_audit(s, train, train + test[-1:]))
+
+
+def test_task_data_splits_units_and_skips_with_a_reason(caplog):
+    from acula_pipeline.evaluation.splits import SplitParams, make_splits
+    from acula_pipeline.evaluation.tasks import TaskSpec, task_data
+
+    rec = _recordings()
+    rec.loc[0, "murmur"] = "Unknown"  # a value outside the class map: left out
+    splits = make_splits(rec, SplitParams(stratify={"circor2022": "murmur"}))
+    rng = np.random.default_rng(0)
+    emb = {r: rng.normal(0, 1, 4) for r in rec["recording_id"]}
+    spec = TaskSpec(
+        name="murmur",
+        adapter="circor2022",
+        target="murmur",
+        classes={"Absent": 0, "Present": 1},
+    )
+    (td,) = task_data(spec, rec, splits, emb)
+    assert td.skipped is None and td.dataset == "circor2022"
+    n = int((rec.adapter == "circor2022").sum())
+    assert td.counts["left_out"] == 1
+    assert td.counts["train"] + td.counts["val"] + td.counts["test"] == n - 1
+    subj = task_data(spec.model_copy(update={"unit": "subject"}), rec, splits, emb)[0]
+    assert sum(subj.counts[s] for s in ("train", "val", "test")) == 40
+    with caplog.at_level("INFO"):
+        (off,) = task_data(
+            spec.model_copy(update={"adapter": "coswara"}), rec, splits, emb
+        )
+    assert off.splits is None and "source not enabled" in off.skipped
+    assert "skipped" in caplog.text
+    with pytest.raises(ValueError, match="needs classes"):
+        TaskSpec(name="x", adapter="a", target="t")
