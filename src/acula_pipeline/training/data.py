@@ -13,10 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from acula_pipeline.audio.features import FeatureStore
-
-
-def _as_tensor(clip: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(clip, dtype=np.float32))
+from acula_pipeline.models.base import to_float_tensor
 
 
 class ClipDataset(Dataset[tuple[Any, ...]]):
@@ -32,7 +29,7 @@ class ClipDataset(Dataset[tuple[Any, ...]]):
         store: FeatureStore,
         segment_ids: Sequence[str],
         targets: np.ndarray | None = None,
-        transform: Callable[[np.ndarray], Any] = _as_tensor,
+        transform: Callable[[np.ndarray], Any] = to_float_tensor,
         waveforms: bool = False,
     ) -> None:
         if targets is not None and len(targets) != len(segment_ids):
