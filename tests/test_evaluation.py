@@ -275,3 +275,40 @@ def test_zero_shot_and_retrieval_through_the_heads():
     expected = retrieval_metrics((a @ r.T).numpy(), [4, 3, 2, 1, 0], (1, 3))
     got = report_retrieval(space, audio, reports, [4, 3, 2, 1, 0], (1, 3))
     assert got == expected and set(got) == {"R@1", "R@3", "median_rank"}
+
+
+def test_results_table_and_figures():
+    from acula_pipeline.evaluation.report import (
+        ResultRow,
+        before_after_chart,
+        embedding_map,
+        results_table,
+        roc_figure,
+    )
+
+    rows = [
+        ResultRow("murmur", "circor2022", "auroc", (0.70, 0.02), (0.80, 0.01)),
+        ResultRow("copd", "icbhi2017", "auroc", (0.60, 0.05), (0.65, 0.03)),
+        ResultRow("age", "coswara", "mae", (12.0, 0.5), (11.0, 0.4)),
+    ]
+    md = results_table(rows, synthetic=True)
+    assert "SYNTHETIC" in md.splitlines()[0]
+    assert (
+        "| murmur | circor2022 | AUROC | 0.700 ± 0.020 | 0.800 ± 0.010 | +0.100 |" in md
+    )
+    assert "| age | coswara | MAE | 12.000 ± 0.500 | 11.000 ± 0.400 | -1.000 |" in md
+    # the headline: mean over the two AUROC tasks only
+    assert "**0.650** | **0.725** | **+0.075**" in md
+    assert "SYNTHETIC" not in results_table(rows, synthetic=False)
+    fig = before_after_chart(rows, synthetic=True)
+    assert len(fig.axes[0].patches) == 4 and "SYNTHETIC" in fig.axes[0].get_title()
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    fig = roc_figure(
+        {"baseline": (y, rng.random(40)), "aligned": (y, y + 0.1)}, "murmur"
+    )
+    assert len(fig.axes[0].lines) == 3  # two curves and the chance diagonal
+    fig = embedding_map(
+        rng.normal(size=(40, 8)), rng.normal(size=(40, 8)), y.astype(str), "t"
+    )
+    assert len(fig.axes) == 2 and all(len(ax.collections) == 2 for ax in fig.axes)
