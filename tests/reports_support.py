@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from acula_pipeline.audio.framing import ClipPolicy, SplitPolicy, make_segments
+from acula_pipeline.audio.framing import ClipPolicy, make_segments
+from acula_pipeline.evaluation.splits import SplitParams, split_of_subjects
 from acula_pipeline.reports import ReportsParams, build_units
 from acula_pipeline.sources import scan_source, scans_to_frames
 
@@ -22,7 +23,8 @@ def units_from(roots: dict[str, tuple[Path, bool]]) -> pd.DataFrame:
         for adapter, (root, syn) in roots.items()
     ]
     recordings, cycles, _ = scans_to_frames(scans)
-    segments = make_segments(recordings, cycles, ClipPolicy(), SplitPolicy())
+    split_of = split_of_subjects(recordings, SplitParams())
+    segments = make_segments(recordings, cycles, ClipPolicy(), split_of)
     return build_units(recordings, segments)
 
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acula_pipeline.audio.framing import (
-    ClipPolicy,
-    SplitPolicy,
-    make_segments,
-    subject_split,
-    window_starts,
-)
+from acula_pipeline.audio.framing import ClipPolicy, make_segments, window_starts
+from acula_pipeline.evaluation.splits import SplitParams, split_of_subjects
 
 
 def test_window_starts():
@@ -41,7 +36,7 @@ def recordings():
 
 def test_split_is_subject_disjoint_and_respects_official_test():
     rec = recordings()
-    split = subject_split(rec, SplitPolicy(seed=1))
+    split = rec["subject_id"].map(split_of_subjects(rec, SplitParams(seed=1)))
     per_subject = split.groupby(rec["subject_id"]).nunique()
     assert (per_subject == 1).all()
     assert split[rec["subject_id"] == "t"].eq("test").all()
@@ -60,7 +55,9 @@ def test_make_segments_uses_cycles_where_annotated():
             "wheezes": [False, False],
         }
     )
-    seg = make_segments(rec, cycles, ClipPolicy(), SplitPolicy())
+    seg = make_segments(
+        rec, cycles, ClipPolicy(), split_of_subjects(rec, SplitParams())
+    )
     a = seg[seg["recording_id"] == "a"]
     assert a["unit"].tolist() == ["cycle", "cycle"] and a["crackles"].tolist() == [
         True,

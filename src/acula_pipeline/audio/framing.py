@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -45,47 +45,6 @@ class ClipPolicy(BaseModel):
         return self
 
 
-class SplitPolicy(BaseModel):
-    """Subject-disjoint split used until the evaluate stage writes its own."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = 0
-    val_fraction: float = Field(0.2, ge=0, lt=1)
-    test_fraction: float = Field(0.2, ge=0, lt=1)
-
-
-def _unit_interval(seed: int, subject_id: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{subject_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def subject_split(recordings: pd.DataFrame, policy: SplitPolicy) -> pd.Series:
-    """Assign train/val/test per subject: official test split where a dataset has one.
-
-    Returns:
-        A series aligned with ``recordings``.
-    """
-
-    def one(subject: str, official: object) -> str:
-        u = _unit_interval(policy.seed, subject)
-        if official == "test":
-            return "test"
-        if official == "train":
-            return "val" if u < policy.val_fraction else "train"
-        if u < policy.test_fraction:
-            return "test"
-        return "val" if u < policy.test_fraction + policy.val_fraction else "train"
-
-    official = recordings.get("official_split", pd.Series([None] * len(recordings)))
-    # A subject is in one split only, even if its recordings disagree about the official one.
-    per_subject: dict[str, str] = {}
-    for subject, off in zip(recordings["subject_id"], official, strict=True):
-        if per_subject.get(subject) != "test":
-            per_subject[subject] = one(subject, off)
-    return recordings["subject_id"].map(per_subject)
-
-
 def window_starts(duration_s: float, policy: ClipPolicy) -> list[float]:
     """Start times of fixed windows covering a recording."""
     hop = policy.clip_seconds * (1 - policy.overlap)
@@ -100,11 +59,20 @@ def window_starts(duration_s: float, policy: ClipPolicy) -> list[float]:
 
 
 def make_segments(
-    recordings: pd.DataFrame, cycles: pd.DataFrame, clip: ClipPolicy, split: SplitPolicy
+    recordings: pd.DataFrame,
+    cycles: pd.DataFrame,
+    clip: ClipPolicy,
+    split_of: Mapping[str, str],
 ) -> pd.DataFrame:
-    """Build the clip index: annotated cycles where a recording has them, windows elsewhere."""
+    """Build the clip index: annotated cycles where a recording has them, windows
+    elsewhere; each clip carries its subject's split (``split_of``: subject → split,
+    see ``acula_pipeline.evaluation.splits``)."""
     splits = dict(
-        zip(recordings["recording_id"], subject_split(recordings, split), strict=True)
+        zip(
+            recordings["recording_id"],
+            recordings["subject_id"].map(split_of),
+            strict=True,
+        )
     )
     rows = []
     annotated = cycles[cycles["recording_id"].isin(splits)] if len(cycles) else cycles

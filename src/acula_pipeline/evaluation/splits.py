@@ -50,9 +50,13 @@ def _allocate(n: int, val: float, test: float) -> tuple[int, int]:
 
 def make_splits(recordings: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     """One row per subject: ``subject_id``, ``dataset``, ``split``, ``stratum``."""
+    if "adapter" not in recordings:  # tables from before the adapter column
+        recordings = recordings.assign(adapter=recordings["dataset"])
     cols = ["subject_id", "dataset", "adapter"]
     extra = [
-        c for c in {"official_split", *params.stratify.values()} if c in recordings
+        c
+        for c in sorted({"official_split", *params.stratify.values()})
+        if c in recordings
     ]
     rec = recordings[cols + extra]
     rows = []
@@ -68,8 +72,9 @@ def make_splits(recordings: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
             else pd.Series("<all>", index=subjects.index)
         )
         fixed = {}
-        if official is not None:
-            fixed = {s: "test" for s, o in official.items() if o == "test"}
+        if official is not None:  # any recording in the official test set: test
+            in_test = group.loc[group["official_split"] == "test", "subject_id"]
+            fixed = {s: "test" for s in sorted(set(in_test))}
         free = [s for s in subjects.index if s not in fixed]
         test_share = (
             0.0 if fixed else params.test_fraction
@@ -92,6 +97,12 @@ def make_splits(recordings: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
             rows.append((s, dataset, "test", str(strata.get(s, "<all>"))))
     out = pd.DataFrame(rows, columns=["subject_id", "dataset", "split", "stratum"])
     return out.sort_values("subject_id", ignore_index=True)
+
+
+def split_of_subjects(recordings: pd.DataFrame, params: SplitParams) -> dict[str, str]:
+    """``make_splits`` as a mapping subject → split."""
+    splits = make_splits(recordings, params)
+    return dict(zip(splits["subject_id"], splits["split"], strict=True))
 
 
 class LeakageError(RuntimeError):

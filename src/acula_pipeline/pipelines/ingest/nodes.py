@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from acula_pipeline.audio.audit import audit_recordings
 from acula_pipeline.audio.features import iter_feature_shards
 from acula_pipeline.audio.framing import make_segments
+from acula_pipeline.evaluation.splits import split_of_subjects
 from acula_pipeline.pipelines.ingest.params import IngestParams
 from acula_pipeline.sources import scan_source, scans_to_frames
 from acula_pipeline.sources.overview import ingest_overview
@@ -76,8 +77,10 @@ def audit_audio(
 def build_segments(
     recordings: pd.DataFrame, cycles: pd.DataFrame, params: IngestParams
 ) -> pd.DataFrame:
-    """Cut accepted recordings into cycles or windows with a subject-disjoint split."""
-    return make_segments(recordings, cycles, params.clips, params.split)
+    """Cut accepted recordings into cycles or windows with a subject-disjoint split
+    (stratified per dataset, official test sets kept)."""
+    split_of = split_of_subjects(recordings, params.split)
+    return make_segments(recordings, cycles, params.clips, split_of)
 
 
 def extract_features(

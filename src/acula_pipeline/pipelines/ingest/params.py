@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from acula_pipeline.audio.framing import ClipPolicy, SplitPolicy
+from acula_pipeline.audio.framing import ClipPolicy
 from acula_pipeline.audio.frontend import FrontendCfg
 from acula_pipeline.audio.quality import QualityCfg
 from acula_pipeline.audio.synthetic import SyntheticCfg
+from acula_pipeline.evaluation.splits import SplitParams
 from acula_pipeline.sources import SOURCES
 
 
@@ -45,7 +46,7 @@ class IngestParams(BaseModel):
     sources: dict[str, SourceParams]
     quality: QualityCfg = QualityCfg()
     clips: ClipPolicy = ClipPolicy()
-    split: SplitPolicy = SplitPolicy()
+    split: SplitParams = SplitParams()
     features: FeatureParams = FeatureParams()
     workers: int = Field(2, ge=1)
 
