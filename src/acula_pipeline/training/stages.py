@@ -73,7 +73,9 @@ class TeacherParams(BaseModel):
     path: str | None = None  # a local folder (default MiniLM: its package)
     pooling: Literal["mean", "last"] | None = None  # None → the teacher's default
     max_length: int = 256
-    batch_size: int = 64
+    # 1: a report's vector does not depend on its batch-mates' padding (bitwise
+    # reproducible whatever the cache holds); larger is faster for big teachers.
+    batch_size: int = Field(default=1, ge=1)
 
 
 class EncoderParams(BaseModel):
