@@ -149,6 +149,11 @@ def test_encoder_params_are_checked_before_running(tmp_path):
         EncoderParams(name="wav2vec")
     with pytest.raises(ValueError, match="pooling_mode"):
         EncoderParams(name="hf_audio", path="x", options={"pooling_mode": "mean"})
+    with pytest.raises(ValueError, match="depht"):  # builders with named fields too
+        EncoderParams(name="mae_vit", options={"depht": 2})
+    with pytest.raises(ValueError, match="samplerate"):
+        EncoderParams(name="torchscript", path="x.pt", options={"samplerate": 8000})
+    EncoderParams(name="mae_vit", options={"depth": 2})  # a real field passes
     with pytest.raises(ValueError, match="takes no path"):
         EncoderParams(name="baseline", path="x")
     with pytest.raises(FileNotFoundError, match="no config.json"):

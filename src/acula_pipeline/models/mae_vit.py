@@ -7,6 +7,7 @@ reconstructs the masked patches (MSE on masked patches only, mask ratio 0.7).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -197,3 +198,8 @@ class MAEViT(AudioEncoder):
 def mae_vit(**cfg: Any) -> MAEViT:
     """A fresh MAE-ViT; ``cfg`` holds ``MAEViTCfg`` fields."""
     return MAEViT(MAEViTCfg(**cfg))
+
+
+# Its signature is MAEViTCfg's: parameter validation binds options against it, so a
+# misspelt field fails before any node runs.
+mae_vit.__signature__ = inspect.signature(MAEViTCfg)  # type: ignore[attr-defined]

@@ -94,10 +94,16 @@ class TorchScriptEncoder(AudioEncoder):
 
 
 @register_encoder("torchscript")
-def torchscript(path: str | Path | None = None, **contract: Any) -> TorchScriptEncoder:
-    """A scripted module from a local ``.pt`` file."""
+def torchscript(
+    path: str | Path | None = None,
+    input: InputKind | None = None,
+    sample_rate: int | None = None,
+    embed_dim: int | None = None,
+) -> TorchScriptEncoder:
+    """A scripted module from a local ``.pt`` file (explicit options, so a misspelt
+    one is caught when the parameters are validated)."""
     if path is None:
         raise ValueError(
             "the torchscript encoder needs align.encoder.path (a .pt file)"
         )
-    return TorchScriptEncoder(path, **contract)
+    return TorchScriptEncoder(path, input, sample_rate, embed_dim)
