@@ -49,6 +49,7 @@ bench: setup
 	python benchmarks/ingest_throughput.py
 	python benchmarks/reports_throughput.py
 	python benchmarks/validate_throughput.py
+	python benchmarks/probe_throughput.py
 
 lock: setup
 	{ head -2 requirements.txt; python -m pip freeze --exclude-editable | grep -v '^acula'; } > requirements.lock.tmp

@@ -93,6 +93,15 @@ def test_dvc_repro_then_noop(clone):
         assert (clone / f"data/06_models/{model}/model.safetensors").exists()
     config = json.loads((clone / "data/06_models/aligned/config.json").read_text())
     assert config["is_synthetic"] and config["teacher"]["dim"] == 384
+    assert "Running stage 'evaluate'" in first
+    m = json.loads((clone / "data/08_reporting/metrics.json").read_text())
+    assert m["synthetic"] and m["leakage_audit_ok"]
+    assert "SYNTHETIC" in (clone / "data/08_reporting/results.md").read_text()
+    shown = sh(["dvc", "metrics", "show"], clone)
+    assert "leakage_audit_ok" in shown and "metrics.json" in shown
+    sh(["dvc", "plots", "show", "-o", "plots_out"], clone)
+    page = (clone / "plots_out/index.html").read_text()
+    assert "align_curve.csv" in page and "before_after" in page
     second = sh(["dvc", "repro"], clone)
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
@@ -110,6 +119,7 @@ def test_kedro_viz_build_offline(clone):
         "feature",
         "model_input",
         "models",
+        "model_output",
         "reporting",
     ]
     names = {n["name"] for n in graph["nodes"]}
@@ -128,4 +138,8 @@ def test_kedro_viz_build_offline(clone):
         "pretrain_encoder_node",
         "align_encoder_node",
         "aligned_model",
+        "audit_leakage_node",
+        "run_probes_node",
+        "write_results_node",
+        "evaluation_metrics",
     } <= names

@@ -30,6 +30,10 @@ def test_auroc_matches_scikit_learn():
     p3 = rng.dirichlet(np.ones(3), 60)
     ref = roc_auc_score(y3, p3, multi_class="ovr", average="macro")
     assert auroc(y3, p3) == pytest.approx(ref)
+    # ties, and labels other than 0/1 (the larger one is positive)
+    yt, st = rng.integers(0, 2, 80), np.round(rng.random(80), 1)
+    assert auroc(yt, st) == pytest.approx(roc_auc_score(yt, st))
+    assert auroc(yt + 3, st) == pytest.approx(roc_auc_score(yt + 3, st))
     # a hand-computed case: 3 of 4 positive-negative pairs ordered right
     assert auroc(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])) == 0.75
     with pytest.raises(ValueError, match="two classes"):
@@ -209,27 +213,120 @@ def test_task_data_splits_units_and_skips_with_a_reason(caplog):
     splits = make_splits(rec, SplitParams(stratify={"circor2022": "murmur"}))
     rng = np.random.default_rng(0)
     emb = {r: rng.normal(0, 1, 4) for r in rec["recording_id"]}
+    segments = pd.DataFrame(columns=["segment_id", "recording_id", "unit"])
     spec = TaskSpec(
         name="murmur",
         adapter="circor2022",
         target="murmur",
         classes={"Absent": 0, "Present": 1},
+        split="fixed",
     )
-    (td,) = task_data(spec, rec, splits, emb)
-    assert td.skipped is None and td.dataset == "circor2022"
+    (td,) = task_data(spec, rec, segments, splits, emb)
+    assert td.skipped is None and td.dataset == "circor2022" and td.protocol == "fixed"
     n = int((rec.adapter == "circor2022").sum())
     assert td.counts["left_out"] == 1
     assert td.counts["train"] + td.counts["val"] + td.counts["test"] == n - 1
-    subj = task_data(spec.model_copy(update={"unit": "subject"}), rec, splits, emb)[0]
+    assert set(td.split("test").y) == {0, 1}
+    subj = task_data(
+        spec.model_copy(update={"unit": "subject"}), rec, segments, splits, emb
+    )[0]
     assert sum(subj.counts[s] for s in ("train", "val", "test")) == 40
+    # auto: 40 subjects with both classes in every split → the fixed split;
+    # fewer subjects than loso_below_subjects → leave one subject out
+    auto = spec.model_copy(update={"split": "auto"})
+    assert task_data(auto, rec, segments, splits, emb)[0].protocol == "fixed"
+    small = task_data(auto, rec, segments, splits, emb, loso_below_subjects=50)[0]
+    assert small.protocol == "loso" and small.counts["loso"] == n - 1
     with caplog.at_level("INFO"):
         (off,) = task_data(
-            spec.model_copy(update={"adapter": "coswara"}), rec, splits, emb
+            spec.model_copy(update={"adapter": "coswara"}), rec, segments, splits, emb
         )
-    assert off.splits is None and "source not enabled" in off.skipped
-    assert "skipped" in caplog.text
+    assert off.protocol is None and "source not enabled" in off.skipped
+    assert "skipped" in caplog.text and "coswara" in caplog.text
+
+
+def test_task_spec_rejects_inconsistent_definitions():
+    from acula_pipeline.evaluation.tasks import TaskSpec
+
     with pytest.raises(ValueError, match="needs classes"):
         TaskSpec(name="x", adapter="a", target="t")
+    with pytest.raises(ValueError, match="multiclass with 2 classes"):
+        TaskSpec(
+            name="x",
+            adapter="a",
+            target="t",
+            kind="multiclass",
+            classes={"a": 0, "b": 1},
+        )
+    with pytest.raises(ValueError, match="scored by mae"):
+        TaskSpec(name="x", adapter="a", target="t", kind="regression", metric="auroc")
+    with pytest.raises(ValueError, match="1 descriptions for 2 classes"):
+        TaskSpec(
+            name="x",
+            adapter="a",
+            target="t",
+            classes={"a": 0, "b": 1},
+            descriptions=["d"],
+        )
+    t = TaskSpec(name="x", adapter="a", target="t", kind="regression")
+    assert t.metric == "mae" and not t.is_classification
+
+
+def test_cycle_task_uses_each_cycle_clip():
+    from acula_pipeline.evaluation.tasks import TaskSpec, task_data, unit_embeddings
+
+    rec = pd.DataFrame(
+        {
+            "recording_id": ["i/1", "i/2", "i/3", "i/4"],
+            "subject_id": ["s1", "s2", "s3", "s4"],
+            "dataset": "icbhi2017",
+            "adapter": "icbhi2017",
+        }
+    )
+    seg = pd.DataFrame(
+        {
+            "segment_id": [f"i/{r}#c{c}" for r in range(1, 5) for c in range(3)],
+            "recording_id": [f"i/{r}" for r in range(1, 5) for _ in range(3)],
+            "unit": "cycle",
+            "crackles": [True, False, None] * 4,
+        }
+    )
+    vec = np.arange(12, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    per_cycle = unit_embeddings("cycle", seg, seg["segment_id"].tolist(), vec)
+    per_rec = unit_embeddings("recording", seg, seg["segment_id"].tolist(), vec)
+    np.testing.assert_allclose(per_rec["i/2"], vec[3:6].mean(0))
+    splits = pd.DataFrame({"subject_id": ["s1", "s2", "s3", "s4"], "split": "train"})
+    spec = TaskSpec(
+        name="crackles",
+        adapter="icbhi2017",
+        unit="cycle",
+        target="crackles",
+        classes={"False": 0, "True": 1},
+        split="loso",
+    )
+    (td,) = task_data(spec, rec, seg, splits, per_cycle)
+    assert td.counts["left_out"] == 4 and len(td.frame) == 8  # None: no label
+    row = td.frame.set_index("key").loc["i/3#c0"]
+    assert row["y"] == 1 and row["subject"] == "s3"
+    np.testing.assert_allclose(td.x[td.frame["key"] == "i/3#c0"][0], vec[6])
+
+
+def test_loso_probe_pools_held_out_predictions():
+    from acula_pipeline.evaluation.probes import run_loso
+
+    centres = np.random.default_rng(0).normal(0, 4.0, (2, 16))
+    data = blobs(centres, 60, 5)
+    groups = np.repeat(np.arange(12), 5)
+    res = run_loso(data, groups, FAST)
+    assert res.mean > 0.99 and len(res.test_y) == 60
+    # Uninformative embeddings, 4 of 30 subjects positive: near chance. (Without
+    # class-balanced folds the pooled AUROC of this case is about 0.17.)
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 3)
+    y = np.repeat((np.arange(30) < 4).astype(int), 3)
+    noise = Split(rng.normal(0, 1, (90, 64)) + 2.0, y)
+    res = run_loso(noise, groups, ProbeCfg(epochs=32, seeds=[0, 1], bootstrap=0))
+    assert 0.3 < res.mean < 0.7, res.mean
 
 
 def test_zero_shot_and_retrieval_through_the_heads():
@@ -252,7 +349,10 @@ def test_zero_shot_and_retrieval_through_the_heads():
     )
     artifact = {
         "state_dict": model.state_dict(),
-        "config": {"params": {"head": cfg.__dict__}, "teacher": {"dim": 12}},
+        "config": {
+            "params": {"head": cfg.__dict__, "loss": "clip"},
+            "teacher": {"dim": 12},
+        },
     }
     space = SharedSpace(artifact)
     rng = np.random.default_rng(0)
@@ -275,6 +375,19 @@ def test_zero_shot_and_retrieval_through_the_heads():
     expected = retrieval_metrics((a @ r.T).numpy(), [4, 3, 2, 1, 0], (1, 3))
     got = report_retrieval(space, audio, reports, [4, 3, 2, 1, 0], (1, 3))
     assert got == expected and set(got) == {"R@1", "R@3", "median_rank"}
+    # CKA-trained heads: both sides centred over the compared set first
+    artifact["config"]["params"]["loss"] = "cka_linear"
+    with torch.no_grad():
+        ca = model.audio_head(torch.tensor(audio).float())
+        ct = model.text_head(torch.tensor(text).float())
+    ca = torch.nn.functional.normalize(ca - ca.mean(0), dim=-1)
+    ct = torch.nn.functional.normalize(ct - ct.mean(0), dim=-1)
+    np.testing.assert_allclose(
+        zero_shot_scores(SharedSpace(artifact), audio, text),
+        (ca @ ct.T).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_results_table_and_figures():
@@ -284,6 +397,7 @@ def test_results_table_and_figures():
         embedding_map,
         results_table,
         roc_figure,
+        roc_table,
     )
 
     rows = [
@@ -294,9 +408,13 @@ def test_results_table_and_figures():
     md = results_table(rows, synthetic=True)
     assert "SYNTHETIC" in md.splitlines()[0]
     assert (
-        "| murmur | circor2022 | AUROC | 0.700 ± 0.020 | 0.800 ± 0.010 | +0.100 |" in md
+        "| murmur | circor2022 | fixed | 0 | AUROC | 0.700 ± 0.020 | 0.800 ± 0.010 "
+        "| +0.100 |" in md
     )
-    assert "| age | coswara | MAE | 12.000 ± 0.500 | 11.000 ± 0.400 | -1.000 |" in md
+    assert (
+        "| age | coswara | fixed | 0 | MAE | 12.000 ± 0.500 | 11.000 ± 0.400 | -1.000 |"
+        in md
+    )
     # the headline: mean over the two AUROC tasks only
     assert "**0.650** | **0.725** | **+0.075**" in md
     assert "SYNTHETIC" not in results_table(rows, synthetic=False)
@@ -309,6 +427,34 @@ def test_results_table_and_figures():
     )
     assert len(fig.axes[0].lines) == 3  # two curves and the chance diagonal
     fig = embedding_map(
-        rng.normal(size=(40, 8)), rng.normal(size=(40, 8)), y.astype(str), "t"
+        [
+            (
+                "t",
+                {
+                    "baseline": rng.normal(size=(40, 8)),
+                    "aligned": rng.normal(size=(40, 8)),
+                },
+                y.astype(str),
+            )
+        ],
+        synthetic=True,
     )
     assert len(fig.axes) == 2 and all(len(ax.collections) == 2 for ax in fig.axes)
+    table = roc_table({"baseline": (y, rng.random(40)), "aligned": (y, y + 0.1)})
+    assert list(table.columns) == ["fpr", "baseline", "aligned"] and len(table) == 101
+    assert table["aligned"].iloc[0] == 1.0 and table["baseline"].iloc[-1] == 1.0
+
+
+def test_artifact_key_follows_weights_and_takes_scalars():
+    import torch
+
+    from acula_pipeline.evaluation.run import artifact_key
+
+    art = {
+        "config": {"loss": "clip"},
+        "state_dict": {"w": torch.ones(2, 3), "logit_scale": torch.tensor(2.0)},
+    }
+    key = artifact_key(art)
+    assert key == artifact_key(art)
+    art["state_dict"]["logit_scale"] = torch.tensor(2.5)
+    assert artifact_key(art) != key  # a changed scalar is a new encoder state

@@ -126,11 +126,17 @@ def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch)
     summary = json.loads((data / "08_reporting/reports_summary.json").read_text())
     seg = pd.read_parquet(data / "03_primary/segments.parquet")
     assert summary["synthetic"] is True
-    assert summary["backend_calls"] == summary["units"] == len(reports) > 0
-    # Leak-free default: no report for a subject of the test split.
-    test_subjects = set(seg.loc[seg["split"] == "test", "subject_id"])
+    heldout = pd.read_parquet(data / "04_feature/heldout_reports.parquet")
+    assert summary["heldout_reports"] == len(heldout) > 0
+    assert summary["backend_calls"] == summary["units"] == len(reports) + len(heldout)
+    # Leak-free default: no alignment report for a subject of the test split (the
+    # subject table); their reports are held out, for retrieval only.
+    splits = pd.read_parquet(data / "03_primary/splits.parquet")
+    test_subjects = set(splits.loc[splits["split"] == "test", "subject_id"])
+    assert test_subjects == set(seg.loc[seg["split"] == "test", "subject_id"])
     assert summary["excluded_for_evaluation"]["subjects"] == len(test_subjects)
     assert not set(reports["subject_id"]) & test_subjects
+    assert set(heldout["subject_id"]) == test_subjects
     assert reports["check_labels_reflected"].all()
     assert (data / "08_reporting/reports_checks.png").stat().st_size > 5_000
 
@@ -146,6 +152,6 @@ def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch)
     run(project, ["reports"], TINY)
     summary = json.loads((data / "08_reporting/reports_summary.json").read_text())
     assert calls == [] and summary["backend_calls"] == 0
-    assert summary["from_cache"] == len(reports)
+    assert summary["from_cache"] == len(reports) + len(heldout)
     # Served from the cache, the table is byte-identical: downstream stages keep still.
     assert (data / "04_feature/reports.parquet").read_bytes() == first_bytes

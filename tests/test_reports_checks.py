@@ -212,6 +212,9 @@ def test_recommendations_allowed_when_configured():
         ("crackles were not detected", ["negative"]),
         ("presence of crackles is uncertain", ["uncertain"]),
         ("fine crackles at both bases", ["positive"]),
+        ("0 cycles with crackles", ["negative"]),
+        # an infant's age is not a zero count (a 0.86-year-old's report was rejected)
+        ("a 0.9-year-old infant with crackles", ["positive"]),
     ],
 )
 def test_clause_scoped_negation(text, expected):

@@ -161,3 +161,50 @@ class ModelArtifactDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+
+class TableFolderDataset(AbstractDataset[dict, dict]):
+    """``{name: DataFrame}`` as one CSV or Parquet file per name (``a/b`` makes
+    subfolders) in a folder that is emptied on save and always exists afterwards, so a
+    DVC output stays valid when there is nothing to write (no binary task ran)."""
+
+    def __init__(
+        self,
+        path: str,
+        file_format: str = "csv",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if file_format not in ("csv", "parquet"):
+            raise ValueError(f"file_format must be csv or parquet, not {file_format!r}")
+        self._path = Path(path)
+        self._format = file_format
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        import pandas as pd
+
+        read = pd.read_csv if self._format == "csv" else pd.read_parquet
+        return {
+            str(f.relative_to(self._path).with_suffix("")): read(f)
+            for f in sorted(self._path.rglob(f"*.{self._format}"))
+        }
+
+    def save(self, data: dict) -> None:
+        import shutil
+
+        if self._path.exists():
+            shutil.rmtree(self._path)
+        self._path.mkdir(parents=True)
+        for name, frame in data.items():
+            f = self._path / f"{name}.{self._format}"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            if self._format == "csv":
+                frame.to_csv(f, index=False)
+            else:
+                frame.to_parquet(f, index=False)
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "format": self._format}

@@ -5,13 +5,16 @@ penalty on the layer's parameters, Adam with the learning rate decayed ×0.97 pe
 epoch, the epoch with the best validation AUROC kept, repeated over seeds 0–4 and
 reported as the mean ± std of the test AUROC (macro one-vs-rest for several
 classes), with a bootstrap 95 % interval. Regression probes standardise the target,
-train on MSE and keep the epoch with the best validation MAE.
+train on MSE and keep the epoch with the best validation MAE. Small sets use
+leave-one-subject-out (``run_loso``): every subject is predicted by a probe trained on
+the others for all epochs, and the metric is taken over the pooled predictions.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,6 +61,7 @@ class ProbeResult:
     ci95: tuple[float, float] | None  # bootstrap over test examples, first seed
     best_epochs: list[int] = field(default_factory=list)
     test_scores: np.ndarray | None = None  # first seed's test outputs (ROC curves)
+    test_y: np.ndarray | None = None  # the test targets, in the same order
 
 
 def _head(dim: int, out: int) -> nn.Linear:
@@ -69,23 +73,26 @@ def _head(dim: int, out: int) -> nn.Linear:
 
 def _fit_one(
     train: Split,
-    val: Split,
-    test: Split,
+    val: Split | None,
     seed: int,
     cfg: ProbeCfg,
     kind: Literal["classification", "regression"],
     n_classes: int,
-) -> tuple[float, int, np.ndarray]:
-    """Train one probe; returns (test metric, best epoch, test outputs)."""
+    balanced: bool = False,
+) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """Train one probe; returns its prediction function and the epoch kept (the
+    best on validation, or the last when there is no usable validation split)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    xtr = torch.as_tensor(train.x, dtype=torch.float32)
-    xva = torch.as_tensor(val.x, dtype=torch.float32)
-    xte = torch.as_tensor(test.x, dtype=torch.float32)
+    xtr = torch.tensor(np.asarray(train.x), dtype=torch.float32)
     if kind == "classification":
-        ytr = torch.as_tensor(train.y, dtype=torch.long)
+        ytr = torch.tensor(np.asarray(train.y), dtype=torch.long)
         head = _head(xtr.shape[1], n_classes)
-        loss_fn: nn.Module = nn.CrossEntropyLoss()
+        weight: torch.Tensor | None = None
+        if balanced:  # each class weighs the same whatever its share of the fold
+            counts = torch.bincount(ytr, minlength=n_classes).float()
+            weight = torch.where(counts > 0, len(ytr) / (n_classes * counts), 0.0)
+        loss_fn: nn.Module = nn.CrossEntropyLoss(weight=weight)
         mu, sd = 0.0, 1.0
     else:
         mu, sd = float(train.y.mean()), float(train.y.std() or 1.0)
@@ -95,21 +102,23 @@ def _fit_one(
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
 
-    def outputs(x: torch.Tensor) -> np.ndarray:
+    def outputs(x: np.ndarray) -> np.ndarray:
+        head.eval()
         with torch.no_grad():
-            out = head(x)
+            out = head(torch.tensor(np.asarray(x), dtype=torch.float32))
         if kind == "classification":
             return torch.softmax(out, dim=1).numpy()
         return out[:, 0].numpy() * sd + mu
 
-    def score(split: Split, out: np.ndarray) -> float:
+    def score(split: Split) -> float:
         """Higher is better."""
+        out = outputs(split.x)
         if kind == "classification":
             return auroc(split.y, out)
         return -mae(split.y, out)
 
-    val_defined = kind == "regression" or len(np.unique(val.y)) > 1
-    if not val_defined:
+    use_val = val is not None and (kind == "regression" or len(np.unique(val.y)) > 1)
+    if val is not None and not use_val:
         log.warning(
             "Probe: the validation split holds one class only; keeping the last epoch"
         )
@@ -127,38 +136,25 @@ def _fit_one(
             loss.backward()
             opt.step()
         sched.step()
-        head.eval()
-        s = score(val, outputs(xva)) if val_defined else float(epoch)
+        s = score(val) if use_val and val is not None else float(epoch)
         if s > best:
             best, best_epoch, best_state = s, epoch, copy.deepcopy(head.state_dict())
     head.load_state_dict(best_state)
-    test_out = outputs(xte)
-    metric = score(test, test_out)
-    return (metric if kind == "classification" else -metric), best_epoch, test_out
+    return outputs, best_epoch
 
 
-def run_probe(
-    train: Split,
-    val: Split,
-    test: Split,
+def _summary(
+    kind: Literal["classification", "regression"],
+    y: np.ndarray,
+    outputs: list[np.ndarray],
+    epochs: list[int],
     cfg: ProbeCfg,
-    kind: Literal["classification", "regression"] = "classification",
 ) -> ProbeResult:
-    """The probe over every seed; classification labels must be 0 … k−1."""
-    n_classes = 0
-    if kind == "classification":
-        n_classes = int(max(train.y.max(), val.y.max(), test.y.max())) + 1
-    per_seed, epochs, first = [], [], None
-    for seed in cfg.seeds:
-        m, ep, out = _fit_one(train, val, test, seed, cfg, kind, n_classes)
-        per_seed.append(m)
-        epochs.append(ep)
-        if first is None:
-            first = out
-    assert first is not None
+    """Per-seed test metrics, mean ± std, and the first seed's bootstrap interval."""
     metric_fn = auroc if kind == "classification" else mae
+    per_seed = [metric_fn(y, out) for out in outputs]
     ci = (
-        bootstrap_ci(metric_fn, test.y, first, n=cfg.bootstrap)
+        bootstrap_ci(metric_fn, y, outputs[0], n=cfg.bootstrap)
         if cfg.bootstrap
         else None
     )
@@ -169,5 +165,67 @@ def run_probe(
         std=float(np.std(per_seed)),
         ci95=ci,
         best_epochs=epochs,
-        test_scores=first,
+        test_scores=outputs[0],
+        test_y=np.asarray(y),
     )
+
+
+def run_probe(
+    train: Split,
+    val: Split,
+    test: Split,
+    cfg: ProbeCfg,
+    kind: Literal["classification", "regression"] = "classification",
+    n_classes: int | None = None,
+) -> ProbeResult:
+    """The probe over every seed; classification labels must be 0 … k−1
+    (``n_classes`` defaults to the largest label seen plus one)."""
+    if kind == "classification" and n_classes is None:
+        n_classes = int(max(train.y.max(), val.y.max(), test.y.max())) + 1
+    outputs, epochs = [], []
+    for seed in cfg.seeds:
+        predict, ep = _fit_one(train, val, seed, cfg, kind, n_classes or 0)
+        outputs.append(predict(test.x))
+        epochs.append(ep)
+    return _summary(kind, test.y, outputs, epochs, cfg)
+
+
+def run_loso(
+    data: Split,
+    groups: np.ndarray,
+    cfg: ProbeCfg,
+    kind: Literal["classification", "regression"] = "classification",
+    n_classes: int | None = None,
+) -> ProbeResult:
+    """Leave-one-subject-out: for each subject, a probe trained on every other
+    subject's units (all ``cfg.epochs``, no validation split to choose from) predicts
+    that subject's units; the metric is taken over the pooled predictions.
+
+    Classification folds weight the classes equally: otherwise each fold's bias
+    tracks its class shares, which are lowest exactly when the held-out subject is
+    positive, and pooled AUROC falls far below 0.5 on uninformative embeddings."""
+    groups = np.asarray(groups)
+    if kind == "classification" and n_classes is None:
+        n_classes = int(data.y.max()) + 1
+    outputs, epochs = [], []
+    for seed in cfg.seeds:
+        pred: np.ndarray | None = None
+        for g in np.unique(groups):
+            held = groups == g
+            predict, ep = _fit_one(
+                Split(data.x[~held], data.y[~held]),
+                None,
+                seed,
+                cfg,
+                kind,
+                n_classes or 0,
+                balanced=True,
+            )
+            out = predict(data.x[held])
+            if pred is None:
+                pred = np.zeros((len(data.y), *out.shape[1:]), out.dtype)
+            pred[held] = out
+        assert pred is not None
+        outputs.append(pred)
+        epochs.append(cfg.epochs - 1)
+    return _summary(kind, data.y, outputs, epochs, cfg)

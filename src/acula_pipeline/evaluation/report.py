@@ -8,7 +8,7 @@ headline does, and says SYNTHETIC in its title when the data is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # headless: figures are written to files, never shown
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
@@ -30,6 +31,9 @@ class ResultRow:
     metric: str  # "auroc" (higher is better) or "mae" (lower is better)
     baseline: tuple[float, float]
     aligned: tuple[float, float]
+    protocol: str = "fixed"  # fixed split, or loso (leave one subject out)
+    n_test: int = 0  # scored units (test split, or all under loso)
+    others: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def delta(self) -> float:
@@ -41,29 +45,47 @@ def _fmt(v: tuple[float, float]) -> str:
 
 
 def results_table(rows: Sequence[ResultRow], synthetic: bool) -> str:
-    """Markdown: task, dataset, metric, baseline, aligned, Δ; then the AUROC mean."""
+    """Markdown: task, dataset, protocol, units scored, metric, baseline, aligned, Δ
+    (and any extra encoder); then the mean over AUROC tasks, the paper's headline."""
     title = "Results" + (
         " (SYNTHETIC corpus: not a claim about real data)" if synthetic else ""
     )
+    extra = sorted({k for r in rows for k in r.others})
     lines = [
         f"### {title}",
         "",
-        "| task | dataset | metric | baseline | aligned | Δ |",
-        "|---|---|---|---|---|---|",
+        "| task | dataset | protocol | n | metric | baseline | aligned | Δ |"
+        + "".join(f" {e} |" for e in extra),
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(extra),
     ]
     for r in rows:
         lines.append(
-            f"| {r.task} | {r.dataset} | {r.metric.upper()} | {_fmt(r.baseline)} | "
-            f"{_fmt(r.aligned)} | {r.delta:+.3f} |"
+            f"| {r.task} | {r.dataset} | {r.protocol} | {r.n_test} | "
+            f"{r.metric.upper()} | {_fmt(r.baseline)} | {_fmt(r.aligned)} | "
+            f"{r.delta:+.3f} |"
+            + "".join(
+                f" {_fmt(r.others[e]) if e in r.others else '-'} |" for e in extra
+            )
         )
     cls = [r for r in rows if r.metric == "auroc"]
     if cls:
         b = float(np.mean([r.baseline[0] for r in cls]))
         a = float(np.mean([r.aligned[0] for r in cls]))
-        lines.append(
-            f"| **mean over {len(cls)} classification task(s)** | | AUROC | "
-            f"**{b:.3f}** | **{a:.3f}** | **{a - b:+.3f}** |"
+        means = "".join(
+            f" {np.mean([r.others[e][0] for r in cls if e in r.others]):.3f} |"
+            if any(e in r.others for r in cls)
+            else " - |"
+            for e in extra
         )
+        lines.append(
+            f"| **mean over {len(cls)} classification task(s)** | | | | AUROC | "
+            f"**{b:.3f}** | **{a:.3f}** | **{a - b:+.3f}** |" + means
+        )
+    lines.append("")
+    lines.append(
+        "Mean ± std of the test metric over the probe seeds; Δ = aligned − baseline "
+        "(for MAE, lower is better). Protocol `loso`: leave one subject out."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -111,21 +133,43 @@ def roc_figure(
 
 
 def embedding_map(
-    before: np.ndarray, after: np.ndarray, labels: Sequence[str], title: str
+    panels: Sequence[tuple[str, Mapping[str, np.ndarray], Sequence[str]]],
+    synthetic: bool,
 ) -> Figure:
-    """PCA to two dimensions of the same clips' embeddings before and after
-    alignment, coloured by label."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    names = np.asarray(labels)
-    for ax, emb, name in ((axes[0], before, "baseline"), (axes[1], after, "aligned")):
-        xy = PCA(n_components=2, random_state=0).fit_transform(np.asarray(emb))
-        for lab in sorted(set(names.tolist())):
-            m = names == lab
-            ax.scatter(xy[m, 0], xy[m, 1], s=8, label=str(lab))
-        ax.set_title(name)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[1].legend(fontsize=8, markerscale=2)
-    fig.suptitle(title)
+    """PCA to two dimensions of the same units' embeddings under each encoder, one
+    row per ``(title, {encoder: embeddings}, labels)`` panel, coloured by label."""
+    n_cols = max((len(p[1]) for p in panels), default=1)
+    fig, axes = plt.subplots(
+        max(len(panels), 1),
+        n_cols,
+        figsize=(4.5 * n_cols, 4 * max(len(panels), 1)),
+        squeeze=False,
+    )
+    for row, (title, by_encoder, labels) in enumerate(panels):
+        names = np.asarray(labels)
+        for col, (enc, emb) in enumerate(by_encoder.items()):
+            ax = axes[row, col]
+            xy = PCA(n_components=2, random_state=0).fit_transform(np.asarray(emb))
+            for lab in sorted(set(names.tolist())):
+                m = names == lab
+                ax.scatter(xy[m, 0], xy[m, 1], s=8, label=str(lab))
+            ax.set_title(f"{title}: {enc}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row, len(by_encoder) - 1].legend(fontsize=7, markerscale=2)
+    fig.suptitle(
+        "Embeddings (PCA), coloured by label" + (" — SYNTHETIC" if synthetic else "")
+    )
     fig.tight_layout()
     return fig
+
+
+def roc_table(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """ROC curves of several encoders on a common false-positive-rate grid (0 … 1,
+    step 0.01): one column per encoder, for ``dvc plots``."""
+    grid = np.linspace(0, 1, 101)
+    out = {"fpr": grid}
+    for name, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        out[name] = np.interp(grid, fpr, tpr)
+    return pd.DataFrame(out).round(4)

@@ -21,10 +21,20 @@ from acula_pipeline.models import HeadCfg, ProjectionHead
 
 
 class SharedSpace:
-    """The aligned artefact's two projection heads, frozen."""
+    """The aligned artefact's two projection heads, frozen.
+
+    CKA losses compare centred features, so a head may add any constant offset to
+    its outputs; for those, projections are centred over the set being compared
+    (the clips; the descriptions or reports) before the cosine. Note that
+    ``cka_feature`` (the authors' term) compares feature covariances and never pairs
+    a clip with its own report: zero-shot and retrieval are only expected above
+    chance for the paired losses (``cka_linear``, ``clip``, ``siglip``).
+    """
 
     def __init__(self, artifact: dict[str, Any]) -> None:
         config = artifact["config"]
+        self.loss = str(config["params"].get("loss", "cka_feature"))
+        self.centre = self.loss.startswith("cka")
         head = HeadCfg(**config["params"]["head"])
         state = artifact["state_dict"]
         audio_in = state["audio_head.0.weight"].shape[1]
@@ -41,6 +51,8 @@ class SharedSpace:
         embeddings."""
         head = self.audio if side == "audio" else self.text
         out = head(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+        if self.centre and len(out) > 1:
+            out = out - out.mean(dim=0, keepdim=True)
         return F.normalize(out, dim=-1).numpy()
 
 

@@ -86,7 +86,8 @@ _CLAUSE_SPLIT = re.compile(
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 _NEG_BEFORE = re.compile(
     r"\b(?:no|not|without|neither|nor|absence of|absent|free of|denies|"
-    r"negative for|never|none|zero|0)\b"
+    r"negative for|never|none|zero)\b"
+    r"|\b0\b(?![.,]\d)"  # "0 cycles with crackles", not "a 0.9-year-old"
 )
 _NEG_AFTER = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:absent|not|none|negative)\b")
 _UNCERTAIN = re.compile(

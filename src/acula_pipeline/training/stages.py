@@ -175,11 +175,8 @@ def pretrain(
     return _artifact(model, config), pd.DataFrame(curve)
 
 
-def embed_reports(
-    reports: pd.DataFrame, params: AlignParams, cache_dir: str | Path
-) -> dict[str, Any]:
-    """Teacher embeddings of every report, through the on-disk cache."""
-    t = params.teacher
+def teacher_cache(t: TeacherParams, cache_dir: str | Path) -> EmbeddingCache:
+    """The configured frozen teacher behind its on-disk embedding cache."""
     if t.name not in TEACHERS:
         raise KeyError(f"unknown teacher {t.name!r}; known: {sorted(TEACHERS)}")
     kwargs: dict[str, Any] = {"max_length": t.max_length}
@@ -188,7 +185,16 @@ def embed_reports(
     if t.path is None and t.name != "sentence_encoder":
         raise ValueError(f"align.teacher.path is required for teacher {t.name!r}")
     teacher = TEACHERS[t.name](t.path, **kwargs)
-    cache = EmbeddingCache(cache_dir, teacher, teacher.pooling)
+    return EmbeddingCache(cache_dir, teacher, teacher.pooling)
+
+
+def embed_reports(
+    reports: pd.DataFrame, params: AlignParams, cache_dir: str | Path
+) -> dict[str, Any]:
+    """Teacher embeddings of every report, through the on-disk cache."""
+    t = params.teacher
+    cache = teacher_cache(t, cache_dir)
+    teacher = cache.teacher
     vectors = cache.embed(reports["report"].tolist(), t.batch_size)
     return {
         "unit_id": reports["unit_id"].tolist(),
@@ -219,7 +225,7 @@ def align(
     row = {u: i for i, u in enumerate(embeddings["unit_id"])}
     targets = np.asarray(embeddings["vectors"])[[row[u] for u in pairs["unit_id"]]]
     torch.manual_seed(params.train.seed)
-    student = _student(params.encoder, baseline, store)
+    student = student_encoder(params.encoder, baseline, store)
     dataset = ClipDataset(
         store,
         pairs["segment_id"].tolist(),
@@ -256,6 +262,14 @@ def align(
         else fingerprint(baseline["config"]),
         "code": code_fingerprint(),
         "is_synthetic": bool(store.meta.get("is_synthetic")),
+        # Every subject whose clips (and reports) were aligned on: the evaluate
+        # stage's leakage audit checks these against the test split.
+        "trained_subjects": sorted(
+            segments.set_index("segment_id")
+            .loc[pairs["segment_id"], "subject_id"]
+            .unique()
+            .tolist()
+        ),
     }
     model = AlignObjective(
         student,
@@ -278,7 +292,7 @@ def align(
     return _artifact(model, config), pd.DataFrame(curve)
 
 
-def _student(
+def student_encoder(
     p: EncoderParams, baseline: Artifact | None, store: FeatureStore
 ) -> AudioEncoder:
     """The encoder ``align`` starts from: the baseline's weights or a built one."""

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from acula_pipeline.audio.audit import audit_recordings
 from acula_pipeline.audio.features import iter_feature_shards
 from acula_pipeline.audio.framing import make_segments
-from acula_pipeline.evaluation.splits import split_of_subjects
+from acula_pipeline.evaluation.splits import make_splits
 from acula_pipeline.pipelines.ingest.params import IngestParams
 from acula_pipeline.sources import scan_source, scans_to_frames
 from acula_pipeline.sources.overview import ingest_overview
@@ -74,12 +74,21 @@ def audit_audio(
     return audit_recordings(scanned, params.quality, params.workers)
 
 
+def split_subjects(recordings: pd.DataFrame, params: IngestParams) -> pd.DataFrame:
+    """The subject-disjoint train/val/test table (stratified per dataset, official
+    test sets kept) that every later stage reads."""
+    return make_splits(recordings, params.split)
+
+
 def build_segments(
-    recordings: pd.DataFrame, cycles: pd.DataFrame, params: IngestParams
+    recordings: pd.DataFrame,
+    cycles: pd.DataFrame,
+    splits: pd.DataFrame,
+    params: IngestParams,
 ) -> pd.DataFrame:
-    """Cut accepted recordings into cycles or windows with a subject-disjoint split
-    (stratified per dataset, official test sets kept)."""
-    split_of = split_of_subjects(recordings, params.split)
+    """Cut accepted recordings into cycles or windows, each carrying its subject's
+    split."""
+    split_of = dict(zip(splits["subject_id"], splits["split"], strict=True))
     return make_segments(recordings, cycles, params.clips, split_of)
 
 

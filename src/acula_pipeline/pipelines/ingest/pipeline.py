@@ -9,6 +9,7 @@ from acula_pipeline.pipelines.ingest.nodes import (
     extract_features,
     plot_overview,
     scan_sources,
+    split_subjects,
     summarise,
 )
 
@@ -30,8 +31,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="audit_audio_node",
             ),
             Node(
+                func=split_subjects,
+                inputs=["recordings", "params:ingest"],
+                outputs="splits",
+                name="split_subjects_node",
+            ),
+            Node(
                 func=build_segments,
-                inputs=["recordings", "cycles", "params:ingest"],
+                inputs=["recordings", "cycles", "splits", "params:ingest"],
                 outputs="segments",
                 name="build_segments_node",
             ),

@@ -28,36 +28,72 @@ def build_report_units(
 
 
 def exclude_reserved_subjects(
-    units: pd.DataFrame, params: ReportsParams
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Drop the units of subjects reserved for evaluation (leak-free default)."""
-    kept, counts = exclude_reserved(
-        units, params.leakage.exclude_splits, params.leakage.exclude_subjects
+    units: pd.DataFrame, splits: pd.DataFrame, params: ReportsParams
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Keep the units of subjects reserved for evaluation (the test split of the
+    subject table, by default) out of the alignment corpus (leak-free default).
+
+    Returns:
+        Alignment units, held-out units (reported for retrieval only, if enabled) and
+        the counts.
+    """
+    leak = params.leakage
+    units = units.assign(
+        split=units["subject_id"].map(splits.set_index("subject_id")["split"])
+    )
+    if leak.paper_like:
+        log.warning(
+            "Reports: reports.leakage.paper_like is true: test subjects' reports join "
+            "the alignment corpus; probe results will be optimistic"
+        )
+        kept, counts = units, exclude_reserved(units, [], [])[1]
+    else:
+        kept, counts = exclude_reserved(
+            units, leak.exclude_splits, leak.exclude_subjects
+        )
+    counts["paper_like"] = leak.paper_like
+    held = (
+        units[~units["unit_id"].isin(kept["unit_id"])]
+        if leak.heldout_reports
+        else units[:0]
     )
     log.info(
-        "Reports: %d units of %d subjects reserved for evaluation are excluded",
+        "Reports: %d units of %d subjects reserved for evaluation are excluded from "
+        "alignment%s",
         counts["units"],
         counts["subjects"],
+        f"; {len(held)} get held-out reports for retrieval" if len(held) else "",
     )
-    return kept, counts
+    return kept, held.reset_index(drop=True), counts
 
 
 def generate_reports(
-    units: pd.DataFrame, cache: ReportCache, params: ReportsParams
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Write, check and cache the reports."""
+    units: pd.DataFrame,
+    heldout_units: pd.DataFrame,
+    cache: ReportCache,
+    params: ReportsParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Write, check and cache the reports: the alignment corpus and, apart, the
+    held-out subjects' reports (retrieval only)."""
     try:
-        run = write_reports(units, params, cache)
+        run = write_reports(
+            pd.concat([units, heldout_units], ignore_index=True), params, cache
+        )
     finally:
         cache.close()
+    held = run.reports["unit_id"].isin(heldout_units["unit_id"])
+    reports = run.reports[~held].reset_index(drop=True)
+    heldout = run.reports[held].reset_index(drop=True)
     log.info(
-        "Reports: %d written (%d backend calls, %d from cache), %d rejected",
-        len(run.reports),
+        "Reports: %d written for alignment and %d held out (%d backend calls, "
+        "%d from cache), %d rejected",
+        len(reports),
+        len(heldout),
         run.stats["backend_calls"],
         run.stats["from_cache"],
         len(run.rejects),
     )
-    return run.reports, run.rejects, run.stats
+    return reports, heldout, run.rejects, run.stats | {"heldout_reports": len(heldout)}
 
 
 def summarise(

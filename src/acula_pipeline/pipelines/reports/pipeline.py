@@ -23,14 +23,24 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=exclude_reserved_subjects,
-                inputs=["report_units_all", "params:reports"],
-                outputs=["report_units", "report_exclusions"],
+                inputs=["report_units_all", "splits", "params:reports"],
+                outputs=["report_units", "heldout_report_units", "report_exclusions"],
                 name="exclude_reserved_subjects_node",
             ),
             Node(
                 func=generate_reports,
-                inputs=["report_units", "report_cache", "params:reports"],
-                outputs=["reports", "report_rejects", "report_run_stats"],
+                inputs=[
+                    "report_units",
+                    "heldout_report_units",
+                    "report_cache",
+                    "params:reports",
+                ],
+                outputs=[
+                    "reports",
+                    "heldout_reports",
+                    "report_rejects",
+                    "report_run_stats",
+                ],
                 name="generate_reports_node",
             ),
             Node(

@@ -91,8 +91,13 @@ def validate_reports(
     session: GXSession,
     params: ValidateParams,
 ) -> dict[str, Any]:
-    """Suite ``reports``: one per unit that was not rejected."""
-    expected = int(reports_summary["units"]) - int(reports_summary["rejected"])
+    """Suite ``reports``: one per unit that was not rejected or held out for
+    evaluation."""
+    expected = (
+        int(reports_summary["units"])
+        - int(reports_summary["rejected"])
+        - int(reports_summary.get("heldout_reports", 0))
+    )
     suite = reports_suite(reports, expected, params.reports)
     return session.validate("reports", *suite).as_dict()
 

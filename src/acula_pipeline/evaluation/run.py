@@ -1,0 +1,314 @@
+"""The evaluate stage as plain functions (the Kedro nodes call these).
+
+1. ``compared_encoders``: the SSL baseline, the aligned encoder and any extra
+   encoder configured under ``evaluate.encoders``.
+2. ``embed_all``: frozen embeddings of every clip, per encoder, cached on disk by the
+   encoder's weights and the clips (a rerun that only changes probe settings does not
+   re-embed).
+3. ``probe_all``: each task on each dataset of its adapter, each encoder, OPERA's
+   linear probe (fixed subject-disjoint split, or leave-one-subject-out).
+4. ``zero_shot_all`` and ``retrieval_all``: through the aligned model's heads and the
+   frozen teacher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tqdm.auto import tqdm
+
+from acula_pipeline.audio.features import FeatureStore
+from acula_pipeline.evaluation.embed import embed_segments
+from acula_pipeline.evaluation.metrics import auroc
+from acula_pipeline.evaluation.probes import ProbeCfg, ProbeResult, run_loso, run_probe
+from acula_pipeline.evaluation.tasks import (
+    TaskData,
+    TaskSpec,
+    task_data,
+    unit_embeddings,
+)
+from acula_pipeline.evaluation.zero_shot import (
+    SharedSpace,
+    report_retrieval,
+    zero_shot_scores,
+)
+from acula_pipeline.models import AudioEncoder, load_encoder
+from acula_pipeline.runtime import path_fingerprint
+from acula_pipeline.training.stages import EncoderParams, student_encoder
+
+log = logging.getLogger(__name__)
+
+Artifact = dict[str, Any]
+Embeddings = dict[str, dict[str, Any]]  # encoder → {"segment_ids", "vectors", "key"}
+
+
+class EmbedCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(default=64, ge=1)
+    device: str = "auto"
+    progress: bool = True
+
+
+class RetrievalCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    ks: list[int] = [1, 5, 10]
+
+
+class EvaluateParams(BaseModel):
+    """All of ``conf/base/parameters_evaluate.yml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[TaskSpec]
+    probe: ProbeCfg = ProbeCfg()
+    # datasets with fewer labelled subjects use leave-one-subject-out (split: auto)
+    loso_below_subjects: int = Field(default=20, ge=3)
+    embed: EmbedCfg = EmbedCfg()
+    # Extra encoders compared beside the baseline and the aligned one, by name:
+    # {name: {name: mae_vit | hf_audio | torchscript, path, options}}
+    encoders: dict[str, EncoderParams] = {}
+    zero_shot: bool = True
+    retrieval: RetrievalCfg = RetrievalCfg()
+
+    @model_validator(mode="after")
+    def _names(self) -> EvaluateParams:
+        names = [t.name for t in self.tasks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"evaluate.tasks: duplicate task names {dup}")
+        clash = sorted(set(self.encoders) & {"baseline", "aligned"})
+        if clash:
+            raise ValueError(f"evaluate.encoders: {clash} are reserved names")
+        for name, enc in self.encoders.items():
+            if enc.name == "baseline":
+                raise ValueError(
+                    f"evaluate.encoders.{name}: the baseline is always compared"
+                )
+        return self
+
+
+def artifact_key(artifact: Artifact) -> str:
+    """Hash of a saved model's config and exact weights."""
+    h = hashlib.sha256(json.dumps(artifact["config"], sort_keys=True).encode())
+    for name in sorted(artifact["state_dict"]):
+        t = artifact["state_dict"][name]
+        h.update(name.encode())
+        h.update(
+            t.detach()
+            .cpu()
+            .contiguous()
+            .reshape(-1)
+            .view(torch.uint8)
+            .numpy()
+            .tobytes()
+        )
+    return h.hexdigest()[:16]
+
+
+def compared_encoders(
+    baseline: Artifact, aligned: Artifact, params: EvaluateParams, store: FeatureStore
+) -> dict[str, tuple[AudioEncoder, str]]:
+    """Each encoder under comparison with the key its embeddings are cached by."""
+    out = {
+        "baseline": (load_encoder(baseline), artifact_key(baseline)),
+        "aligned": (load_encoder(aligned), artifact_key(aligned)),
+    }
+    for name, p in params.encoders.items():
+        torch.manual_seed(0)  # a fresh (random) encoder is the same every run
+        enc = student_encoder(p, None, store)
+        spec = json.dumps(p.model_dump(), sort_keys=True)
+        src = path_fingerprint(p.path) if p.path else "fresh-seed0"
+        out[name] = (enc, hashlib.sha256(f"{spec}|{src}".encode()).hexdigest()[:16])
+    return out
+
+
+def _clips_key(store: FeatureStore, segment_ids: list[str]) -> str:
+    h = hashlib.sha256(json.dumps(store.meta, sort_keys=True, default=str).encode())
+    h.update("\n".join(segment_ids).encode())
+    return h.hexdigest()[:16]
+
+
+def embed_all(
+    encoders: Mapping[str, tuple[AudioEncoder, str]],
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    cache_dir: str | Path,
+    cfg: EmbedCfg,
+) -> Embeddings:
+    """Every clip's embedding under each encoder, from the cache when the same
+    encoder (weights) already embedded the same clips."""
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = sorted(segments["segment_id"])
+    clips = _clips_key(store, ids)
+    out: Embeddings = {}
+    for name, (encoder, key) in encoders.items():
+        path = folder / f"{name}-{key}-{clips}.npy"
+        if path.exists():
+            vectors = np.load(path)
+            log.info("Embeddings of %s: %d clips from %s", name, len(ids), path)
+        else:
+            log.info("Embedding %d clips with %s", len(ids), name)
+            vectors = embed_segments(
+                encoder, store, ids, cfg.batch_size, cfg.device, cfg.progress
+            )
+            for old in folder.glob(f"{name}-*.npy"):  # one cached set per encoder
+                old.unlink()
+            np.save(path, vectors)
+        out[name] = {"segment_ids": ids, "vectors": vectors, "key": key}
+    return out
+
+
+@dataclass
+class ProbeRecord:
+    """One task on one dataset under one encoder."""
+
+    spec: TaskSpec
+    data: TaskData
+    encoder: str
+    result: ProbeResult | None
+
+
+def probe_all(
+    recordings: pd.DataFrame,
+    segments: pd.DataFrame,
+    splits: pd.DataFrame,
+    embeddings: Embeddings,
+    params: EvaluateParams,
+) -> list[ProbeRecord]:
+    """Every task × dataset × encoder. Skipped tasks keep a record with the reason."""
+    records: list[ProbeRecord] = []
+    jobs = []
+    for enc, emb in embeddings.items():
+        per_unit = {
+            unit: unit_embeddings(unit, segments, emb["segment_ids"], emb["vectors"])
+            for unit in ("recording", "cycle")
+        }
+        for spec in params.tasks:
+            units = per_unit["cycle" if spec.unit == "cycle" else "recording"]
+            for td in task_data(
+                spec, recordings, segments, splits, units, params.loso_below_subjects
+            ):
+                jobs.append((spec, td, enc))
+    for spec, td, enc in tqdm(
+        jobs, desc="probes", unit="probe", disable=not params.embed.progress
+    ):
+        records.append(ProbeRecord(spec, td, enc, _probe(spec, td, params.probe)))
+    return records
+
+
+def _probe(spec: TaskSpec, td: TaskData, cfg: ProbeCfg) -> ProbeResult | None:
+    if td.skipped:
+        return None
+    kind: Literal["classification", "regression"] = (
+        "classification" if spec.is_classification else "regression"
+    )
+    if td.protocol == "loso":
+        return run_loso(
+            td.split("loso"),
+            td.frame["subject"].to_numpy(),
+            cfg,
+            kind,
+            spec.n_classes or None,
+        )
+    return run_probe(
+        td.split("train"),
+        td.split("val"),
+        td.split("test"),
+        cfg,
+        kind,
+        spec.n_classes or None,
+    )
+
+
+def zero_shot_all(
+    records: list[ProbeRecord], space: SharedSpace, encode_text: Any
+) -> list[dict[str, Any]]:
+    """Zero-shot AUROC of the aligned encoder on each task with class descriptions:
+    each unit's cosine similarity to every description, in the shared space."""
+    rows = []
+    for r in records:
+        d = r.data
+        if r.encoder != "aligned" or d.skipped or not r.spec.descriptions:
+            continue
+        name = "loso" if d.protocol == "loso" else "test"  # no training: all units
+        test = d.split(name)
+        text = np.asarray(encode_text(r.spec.descriptions))
+        scores = zero_shot_scores(space, test.x, text)
+        probs = torch.softmax(torch.as_tensor(scores), dim=1).numpy()
+        rows.append(
+            {
+                "task": r.spec.name,
+                "dataset": d.dataset,
+                "units": int(len(test.y)),
+                "auroc": auroc(test.y, probs),
+            }
+        )
+    return rows
+
+
+def retrieval_all(
+    reports: pd.DataFrame,
+    segments: pd.DataFrame,
+    splits: pd.DataFrame,
+    embeddings: Embeddings,
+    space: SharedSpace,
+    encode_text: Any,
+    ks: list[int],
+) -> list[dict[str, Any]]:
+    """Audio→report retrieval among each dataset's test-split units: each unit's own
+    report ranked against all of them."""
+    aligned = embeddings["aligned"]
+    units = {
+        u: unit_embeddings(u, segments, aligned["segment_ids"], aligned["vectors"])
+        for u in ("recording", "cycle")
+    }
+    test = set(splits.loc[splits["split"] == "test", "subject_id"])
+    rows = []
+    for dataset, rep in reports[reports["subject_id"].isin(test)].groupby(
+        "dataset", sort=True
+    ):
+        rep = rep.sort_values("unit_id")
+        pool = units["cycle"] | units["recording"]
+        rep = rep[rep["unit_id"].isin(pool.keys())]
+        if len(rep) < 2:
+            continue
+        audio = np.stack([pool[u] for u in rep["unit_id"]])
+        text = np.asarray(encode_text(rep["report"].tolist()))
+        m = report_retrieval(space, audio, text, list(range(len(rep))), ks)
+        rows.append(
+            {
+                "dataset": str(dataset),
+                "queries": len(rep),
+                **m,
+                **{f"chance_R@{k}": min(k, len(rep)) / len(rep) for k in ks},
+            }
+        )
+    return rows
+
+
+def task_tables(records: list[ProbeRecord]) -> dict[str, pd.DataFrame]:
+    """``{task/dataset/encoder: units with split, label and embedding}`` (the
+    embeddings per task and encoder written to 07_model_output)."""
+    out = {}
+    for r in records:
+        d = r.data
+        if d.skipped or not len(d.frame):
+            continue
+        frame = d.frame.copy()
+        frame["embedding"] = list(d.x.astype(np.float32))
+        out[f"{r.spec.name}/{d.dataset}/{r.encoder}"] = frame
+    return out

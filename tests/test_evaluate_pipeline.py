@@ -1,0 +1,177 @@
+"""The evaluate pipeline end to end: on a small synthetic project (every output, the
+leakage audit failing on a planted overlap, a disabled source skipped with a reason)
+and on the real CirCor excerpt in ../shared/real_samples (the path must work; the
+numbers are meaningless at 7 patients)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .kedro_support import make_project, run
+
+FAST = {"epochs": 1, "progress": False, "batch_size": 16}
+PROBE = {"epochs": 8, "seeds": [0, 1], "bootstrap": 50}
+TRAINING = ["ingest", "reports", "validate", "pretrain", "align"]
+
+
+def _outputs(d: Path) -> dict:
+    return json.loads((d / "08_reporting/metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
+    from acula_pipeline.catalog_datasets import ModelArtifactDataset
+    from acula_pipeline.evaluation.splits import LeakageError
+
+    project = make_project(tmp_path)
+    params = {
+        "ingest": {
+            "sources": {
+                "synthetic": {
+                    "generate": {
+                        "subjects": {"icbhi2017": 10, "circor2022": 10, "coswara": 10}
+                    }
+                }
+            }
+        },
+        "pretrain": {"train": FAST},
+        "align": {"train": FAST},
+        "evaluate": {"probe": PROBE, "embed": {"progress": False}},
+    }
+    # A task whose source is not enabled: skipped and said so, not dropped.
+    import yaml
+
+    from .conftest import REPO
+
+    tasks = yaml.safe_load((REPO / "conf/base/parameters_evaluate.yml").read_text())[
+        "evaluate"
+    ]["tasks"]
+    tasks.append(
+        {
+            "name": "obstructive",
+            "adapter": "kauh",
+            "target": "diagnosis",
+            "classes": {"normal": 0, "obstructive": 1},
+        }
+    )
+    params["evaluate"]["tasks"] = tasks
+    with caplog.at_level(logging.INFO):
+        run(project, ["corpus", *TRAINING, "evaluate"], params)
+    d = project / "data"
+    m = _outputs(d)
+    assert m["synthetic"] is True and m["leakage_audit_ok"] is True
+    assert {"baseline", "aligned"} == set(m["probes"]["murmur"]["synthetic_circor2022"])
+    murmur = m["probes"]["murmur"]["synthetic_circor2022"]["aligned"]
+    assert 0.0 <= murmur["auroc"] <= 1.0 and murmur["protocol"] == "loso"  # 10 < 20
+    assert m["probes"]["age"]["synthetic_coswara"]["baseline"]["mae"] > 0
+    head = m["mean_auroc"]
+    assert head["tasks"] >= 3 and head["delta"] == pytest.approx(
+        head["aligned"] - head["baseline"], abs=2e-4
+    )
+    assert "source not enabled" in caplog.text and "kauh" in caplog.text
+    assert m["skipped_tasks"] >= 1
+    html = (d / "08_reporting/evaluation_report.html").read_text()
+    assert "SYNTHETIC" in html and "Leakage audit" in html and "passed" in html
+    assert "kauh" in html and "Great Expectations" in html
+    assert html.count("data:image/png;base64,") == 3
+    table = (d / "08_reporting/results.md").read_text()
+    assert table.startswith("### Results (SYNTHETIC") and "| murmur |" in table
+    roc = pd.read_csv(d / "08_reporting/roc/murmur--synthetic_circor2022.csv")
+    assert list(roc.columns) == ["fpr", "baseline", "aligned"] and len(roc) == 101
+    for png in ("before_after", "roc_curves", "embedding_map"):
+        assert (d / f"08_reporting/{png}.png").stat().st_size > 10_000
+    emb = pd.read_parquet(
+        d
+        / "07_model_output/task_embeddings/murmur/synthetic_circor2022/aligned.parquet"
+    )
+    assert {"key", "subject", "split", "y", "embedding"} <= set(emb.columns)
+    assert len(m["zero_shot"]) >= 1 and all(
+        0 <= v <= 1 for v in m["zero_shot"].values()
+    )
+    assert m["retrieval"], "retrieval on held-out test reports"
+    for r in m["retrieval"].values():
+        assert 1 <= r["median_rank"] <= r["queries"]
+    cached = list((d / "07_model_output/embedding_cache").glob("*.npy"))
+    assert len(cached) == 2  # one per encoder
+
+    # A rerun with other probe settings reuses the clip embeddings.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        run(
+            project,
+            ["evaluate"],
+            params
+            | {"evaluate": params["evaluate"] | {"probe": PROBE | {"seeds": [3]}}},
+        )
+    assert "Embedding " not in caplog.text and "from " in caplog.text
+
+    # Plant an overlap: the aligned model claims a test subject. The audit fails the
+    # run, naming it; paper_like reports it instead.
+    splits = pd.read_parquet(d / "03_primary/splits.parquet")
+    victim = splits.loc[splits["split"] == "test", "subject_id"].iloc[0]
+    ds = ModelArtifactDataset(str(d / "06_models/aligned"))
+    art = ds.load()
+    art["config"]["trained_subjects"] = sorted(
+        [*art["config"]["trained_subjects"], victim]
+    )
+    ds.save(art)
+    with pytest.raises(LeakageError, match=victim):
+        run(project, ["evaluate"], params)
+    run(project, ["evaluate"], params | {"reports": {"leakage": {"paper_like": True}}})
+    audit = json.loads((d / "08_reporting/leakage_audit.json").read_text())
+    assert audit["paper_like"] and audit["test_subjects_in_alignment_audio"] == [victim]
+    assert _outputs(d)["leakage_audit_ok"] is False
+    assert "overlap" in (d / "08_reporting/evaluation_report.html").read_text()
+
+
+@pytest.mark.slow
+def test_evaluate_real_circor_samples(tmp_path, real_samples):
+    """CirCor murmur, present vs absent, end to end on the 7 real patients."""
+    project = make_project(tmp_path)
+    params = {
+        "ingest": {
+            "sources": {
+                "synthetic": {"enabled": False},
+                "circor2022": {
+                    "enabled": True,
+                    "root": str(real_samples / "circor2022"),
+                },
+            }
+        },
+        "pretrain": {"train": FAST},
+        "align": {"train": FAST},
+        "evaluate": {
+            "probe": PROBE,
+            "embed": {"progress": False},
+            "tasks": [
+                {
+                    "name": "murmur",
+                    "adapter": "circor2022",
+                    "target": "murmur",
+                    "classes": {"Absent": 0, "Present": 1},
+                    "descriptions": [
+                        "No heart murmur is heard.",
+                        "A heart murmur is heard.",
+                    ],
+                }
+            ],
+        },
+    }
+    run(project, [*TRAINING, "evaluate"], params)
+    d = project / "data"
+    m = _outputs(d)
+    assert m["synthetic"] is False and m["leakage_audit_ok"] is True
+    res = m["probes"]["murmur"]["circor2022"]
+    rec = pd.read_parquet(d / "02_intermediate/recordings.parquet")
+    labelled = rec[rec["murmur"].isin(["Absent", "Present"])]
+    for enc in ("baseline", "aligned"):
+        assert res[enc]["protocol"] == "loso"  # 7 patients: leave one out
+        assert res[enc]["n"] == len(labelled)  # every labelled recording scored
+        assert 0.0 <= res[enc]["auroc"] <= 1.0
+    table = (d / "08_reporting/results.md").read_text()
+    assert "SYNTHETIC" not in table and "| murmur | circor2022 | loso |" in table
