@@ -121,6 +121,7 @@ def make_store(root: Path, waveforms: bool = True, n: int = N) -> tuple:
         {
             "segment_id": ids,
             "recording_id": ids,
+            "subject_id": [f"tiny:{k}" for k in range(n)],
             "unit": "recording",
             "split": "train",
         }
