@@ -3,7 +3,8 @@
 #   1. the engine's and models' tests on CUDA (deterministic kill-and-resume with
 #      bf16 autocast, torch.compile of the step, the bf16 MAE fix);
 #   2. every student kind through the align stage (benchmarks/gpu_encoders.py);
-#   3. bf16 alignment-step throughput, eager and compiled: step time, memory, TFLOP/s.
+#   3. bf16 alignment-step throughput, eager and compiled: step time, memory, TFLOP/s;
+#   4. evaluation embeddings: CUDA (bf16) against CPU (fp32), and throughput.
 # Run from the repository root with the package importable (PYTHONPATH=src or the venv).
 set -euo pipefail
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH=src:. TOKENIZERS_PARALLELISM=false
@@ -20,4 +21,6 @@ python3 benchmarks/train_throughput.py --device cuda --batch 256 --steps 10 --ro
 echo "== OPERA-GT-sized student (dim 384, depth 12, heads 6), batch 1024"
 python3 benchmarks/train_throughput.py --device cuda --batch 1024 --steps 10 --rounds 3 \
   --dim 384 --depth 12 --heads 6 --compile
+echo "== evaluation embeddings on CUDA vs CPU"
+python3 benchmarks/gpu_evaluate.py --clips 4096 --batch 512
 exit $status
