@@ -41,7 +41,17 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
         },
         "pretrain": {"train": FAST},
         "align": {"train": FAST},
-        "evaluate": {"probe": PROBE, "embed": {"progress": False}},
+        "evaluate": {
+            "probe": PROBE,
+            "embed": {"progress": False},
+            # an extra encoder: an untrained MAE-ViT, compared beside the two
+            "encoders": {
+                "random": {
+                    "name": "mae_vit",
+                    "options": {"dim": 32, "depth": 1, "heads": 2, "decoder_dim": 16},
+                }
+            },
+        },
     }
     # A task whose source is not enabled: skipped and said so, not dropped.
     import yaml
@@ -65,7 +75,9 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     d = project / "data"
     m = _outputs(d)
     assert m["synthetic"] is True and m["leakage_audit_ok"] is True
-    assert {"baseline", "aligned"} == set(m["probes"]["murmur"]["synthetic_circor2022"])
+    assert {"baseline", "aligned", "random"} == set(
+        m["probes"]["murmur"]["synthetic_circor2022"]
+    )
     murmur = m["probes"]["murmur"]["synthetic_circor2022"]["aligned"]
     assert 0.0 <= murmur["auroc"] <= 1.0 and murmur["protocol"] == "loso"  # 10 < 20
     assert m["probes"]["age"]["synthetic_coswara"]["baseline"]["mae"] > 0
@@ -81,8 +93,12 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     assert html.count("data:image/png;base64,") == 3
     table = (d / "08_reporting/results.md").read_text()
     assert table.startswith("### Results (SYNTHETIC") and "| murmur |" in table
+    assert "| random |" in table.splitlines()[2]  # the extra encoder's column
     roc = pd.read_csv(d / "08_reporting/roc/murmur--synthetic_circor2022.csv")
-    assert list(roc.columns) == ["fpr", "baseline", "aligned"] and len(roc) == 101
+    assert (
+        list(roc.columns) == ["fpr", "baseline", "aligned", "random"]
+        and len(roc) == 101
+    )
     for png in ("before_after", "roc_curves", "embedding_map"):
         assert (d / f"08_reporting/{png}.png").stat().st_size > 10_000
     emb = pd.read_parquet(
@@ -97,7 +113,7 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     for r in m["retrieval"].values():
         assert 1 <= r["median_rank"] <= r["queries"]
     cached = list((d / "07_model_output/embedding_cache").glob("*.npy"))
-    assert len(cached) == 2  # one per encoder
+    assert len(cached) == 3  # one per encoder
 
     # A rerun with other probe settings reuses the clip embeddings.
     caplog.clear()
