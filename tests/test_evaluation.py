@@ -77,6 +77,9 @@ def test_probe_separates_separable_embeddings():
     res = run_probe(tr, va, te, FAST)
     assert res.metric == "auroc" and len(res.per_seed) == 5
     assert res.mean > 0.99 and res.ci95 is not None and res.ci95[1] <= 1.0
+    # the kept epoch's validation AUROC, per seed (what tuning may optimise)
+    assert res.val_per_seed is not None and len(res.val_per_seed) == 5
+    assert min(res.val_per_seed) > 0.99
 
 
 def test_probe_is_at_chance_on_shuffled_labels():
@@ -319,6 +322,7 @@ def test_loso_probe_pools_held_out_predictions():
     groups = np.repeat(np.arange(12), 5)
     res = run_loso(data, groups, FAST)
     assert res.mean > 0.99 and len(res.test_y) == 60
+    assert res.val_per_seed is None  # no validation split under leave-one-out
     # Uninformative embeddings, 4 of 30 subjects positive: near chance. (Without
     # class-balanced folds the pooled AUROC of this case is about 0.17.)
     rng = np.random.default_rng(0)

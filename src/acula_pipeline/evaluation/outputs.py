@@ -106,6 +106,8 @@ def metrics(
         }
         if res.ci95 is not None:
             entry["ci95_low"], entry["ci95_high"] = (round(v, 4) for v in res.ci95)
+        if res.val_per_seed:
+            entry[f"val_{res.metric}"] = round(float(np.mean(res.val_per_seed)), 4)
         probes.setdefault(r.spec.name, {}).setdefault(r.data.dataset, {})[r.encoder] = (
             entry
         )

@@ -62,6 +62,9 @@ class ProbeResult:
     best_epochs: list[int] = field(default_factory=list)
     test_scores: np.ndarray | None = None  # first seed's test outputs (ROC curves)
     test_y: np.ndarray | None = None  # the test targets, in the same order
+    # per seed, the validation metric of the kept epoch (None under leave-one-out):
+    # what model selection and tuning may look at, never the test split
+    val_per_seed: list[float] | None = None
 
 
 def _head(dim: int, out: int) -> nn.Linear:
@@ -79,9 +82,10 @@ def _fit_one(
     kind: Literal["classification", "regression"],
     n_classes: int,
     balanced: bool = False,
-) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-    """Train one probe; returns its prediction function and the epoch kept (the
-    best on validation, or the last when there is no usable validation split)."""
+) -> tuple[Callable[[np.ndarray], np.ndarray], int, float | None]:
+    """Train one probe; returns its prediction function, the epoch kept (the best on
+    validation, or the last when there is no usable validation split) and its
+    validation metric (AUROC or MAE; None without a usable validation split)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     xtr = torch.tensor(np.asarray(train.x), dtype=torch.float32)
@@ -140,7 +144,10 @@ def _fit_one(
         if s > best:
             best, best_epoch, best_state = s, epoch, copy.deepcopy(head.state_dict())
     head.load_state_dict(best_state)
-    return outputs, best_epoch
+    val_metric = None
+    if use_val and val is not None:
+        val_metric = best if kind == "classification" else -best
+    return outputs, best_epoch, val_metric
 
 
 def _summary(
@@ -182,12 +189,16 @@ def run_probe(
     (``n_classes`` defaults to the largest label seen plus one)."""
     if kind == "classification" and n_classes is None:
         n_classes = int(max(train.y.max(), val.y.max(), test.y.max())) + 1
-    outputs, epochs = [], []
+    outputs, epochs, vals = [], [], []
     for seed in cfg.seeds:
-        predict, ep = _fit_one(train, val, seed, cfg, kind, n_classes or 0)
+        predict, ep, v = _fit_one(train, val, seed, cfg, kind, n_classes or 0)
         outputs.append(predict(test.x))
         epochs.append(ep)
-    return _summary(kind, test.y, outputs, epochs, cfg)
+        vals.append(v)
+    result = _summary(kind, test.y, outputs, epochs, cfg)
+    if all(v is not None for v in vals):
+        result.val_per_seed = [float(v) for v in vals if v is not None]
+    return result
 
 
 def run_loso(
@@ -212,7 +223,7 @@ def run_loso(
         pred: np.ndarray | None = None
         for g in np.unique(groups):
             held = groups == g
-            predict, ep = _fit_one(
+            predict, ep, _ = _fit_one(
                 Split(data.x[~held], data.y[~held]),
                 None,
                 seed,

@@ -276,13 +276,13 @@ def retrieval_all(
         u: unit_embeddings(u, segments, aligned["segment_ids"], aligned["vectors"])
         for u in ("recording", "cycle")
     }
+    pool = units["cycle"] | units["recording"]
     test = set(splits.loc[splits["split"] == "test", "subject_id"])
     rows = []
     for dataset, rep in reports[reports["subject_id"].isin(test)].groupby(
         "dataset", sort=True
     ):
         rep = rep.sort_values("unit_id")
-        pool = units["cycle"] | units["recording"]
         rep = rep[rep["unit_id"].isin(pool.keys())]
         if len(rep) < 2:
             continue
