@@ -80,6 +80,11 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     )
     murmur = m["probes"]["murmur"]["synthetic_circor2022"]["aligned"]
     assert 0.0 <= murmur["auroc"] <= 1.0 and murmur["protocol"] == "loso"  # 10 < 20
+    rec = pd.read_parquet(d / "02_intermediate/recordings.parquet")
+    circor = rec[rec["adapter"] == "circor2022"]
+    unknown = int((~circor["murmur"].isin(["Absent", "Present"])).sum())
+    assert murmur["left_out"] == unknown  # "Unknown" murmur: counted, not lost
+    assert murmur["n"] + murmur["left_out"] == len(circor)
     assert m["probes"]["age"]["synthetic_coswara"]["baseline"]["mae"] > 0
     head = m["mean_auroc"]
     assert head["tasks"] >= 3 and head["delta"] == pytest.approx(
@@ -124,7 +129,8 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
             params
             | {"evaluate": params["evaluate"] | {"probe": PROBE | {"seeds": [3]}}},
         )
-    assert "Embedding " not in caplog.text and "from " in caplog.text
+    assert "Embedding " not in caplog.text
+    assert caplog.text.count("clips from") == 3  # each encoder's, from the cache
 
     # Plant an overlap: the aligned model claims a test subject. The audit fails the
     # run, naming it; paper_like reports it instead.

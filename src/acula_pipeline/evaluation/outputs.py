@@ -103,6 +103,8 @@ def metrics(
             f"{res.metric}_std": round(res.std, 4),
             "protocol": r.data.protocol,
             "n": len(res.test_y) if res.test_y is not None else 0,
+            # units without a label in the class map or without an embedding
+            "left_out": int(r.data.counts.get("left_out", 0)),
         }
         if res.ci95 is not None:
             entry["ci95_low"], entry["ci95_high"] = (round(v, 4) for v in res.ci95)
