@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
-.PHONY: setup run test lint viz bench lock clean
+.PHONY: setup run test lint viz bench lock clean tune tune-apply tune-dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,18 @@ lint: setup
 viz: setup
 	kedro viz build --include-hooks
 	@echo "Serve it with: python -m http.server -d build 4141  (then open http://127.0.0.1:4141)"
+
+# Optuna study over the align settings (conf/base/parameters_tune.yml); rerun to continue
+# it, or start several at once to share the work.
+tune: setup
+	kedro run --pipelines=tune
+
+# Write the best settings into conf/base/parameters_align.yml; `make run` then retrains.
+tune-apply: setup
+	python -m acula_pipeline.tuning apply
+
+tune-dashboard: setup
+	optuna-dashboard data/06_models/tuning/optuna.journal --host 127.0.0.1 --port 8080
 
 bench: setup
 	python benchmarks/ingest_throughput.py

@@ -160,8 +160,12 @@ def task_data(
     splits: pd.DataFrame,
     embeddings: Mapping[str, np.ndarray],
     loso_below_subjects: int = 20,
+    fixed_splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> list[TaskData]:
     """The task's units on each dataset of its adapter, split by its protocol.
+
+    ``fixed_splits`` are the splits the fixed protocol needs, each with every class
+    (tuning, which never reads the test split, asks for train and val only).
 
     ``embeddings`` maps unit keys (recording ids; segment ids for cycle tasks) to
     vectors. Units without a label in the class map, or without an embedding (no clip
@@ -202,7 +206,7 @@ def task_data(
         frame["split"] = frame["subject"].map(split_of).fillna("unassigned")
         if spec.is_classification:
             frame["y"] = frame["y"].astype(np.int64)
-        protocol, reason = _protocol(spec, frame, loso_below_subjects)
+        protocol, reason = _protocol(spec, frame, loso_below_subjects, fixed_splits)
         if protocol == "loso":
             frame["split"] = "loso"
         counts |= {
@@ -243,14 +247,17 @@ def _enough(spec: TaskSpec, y: np.ndarray) -> str | None:
 
 
 def _protocol(
-    spec: TaskSpec, frame: pd.DataFrame, loso_below: int
+    spec: TaskSpec,
+    frame: pd.DataFrame,
+    loso_below: int,
+    fixed_splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> tuple[Literal["fixed", "loso"], str | None]:
     """The protocol the task runs under on this dataset, and a reason if it cannot."""
     if why := _enough(spec, frame["y"].to_numpy()):
         return "fixed", f"the labelled units hold {why}"
     n_subjects = frame["subject"].nunique()
     fixed_gap = None
-    for name in ("train", "val", "test"):
+    for name in fixed_splits:
         part = frame.loc[frame["split"] == name, "y"].to_numpy()
         if why := _enough(spec, part):
             fixed_gap = f"the {name} split holds {why}"

@@ -36,6 +36,10 @@ from acula_pipeline.training import distributed as dist_
 log = logging.getLogger(__name__)
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; raised before the optimiser step applies it."""
+
+
 class TrainCfg(BaseModel):
     """Optimisation settings of one training stage."""
 
@@ -126,6 +130,7 @@ class Trainer:
         checkpoint_dir: str | Path,
         config: dict[str, Any],
         on_step: Callable[[int], None] | None = None,
+        on_epoch: Callable[[int], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = dist_.init_distributed(cfg.device)
@@ -153,6 +158,9 @@ class Trainer:
         self.on_step = (
             on_step  # called after each optimiser step (tests interrupt here)
         )
+        # called with the number of finished epochs after each one (tuning scores
+        # the model here; an exception it raises, e.g. a pruned trial, ends fit)
+        self.on_epoch = on_epoch
         self.opt = configure_optimizer(
             self.model, cfg, fused=self.device.startswith("cuda")
         )
@@ -241,7 +249,6 @@ class Trainer:
         total = per_epoch * cfg.epochs
         if not self.load_checkpoint():
             torch.manual_seed(cfg.seed + self.rank)  # ranks mask and drop differently
-        self.model.train()
         bar = tqdm(
             total=total,
             initial=self.step,
@@ -251,6 +258,7 @@ class Trainer:
         )
         t0, seen = time.perf_counter(), 0
         while self.epoch < cfg.epochs:
+            self.model.train()  # an epoch callback may have evaluated the model
             order = torch.randperm(
                 n, generator=torch.Generator().manual_seed(cfg.seed + self.epoch)
             )
@@ -301,13 +309,22 @@ class Trainer:
                 bar.update(1)
             self.epoch += 1
             self.batch_in_epoch = 0
+            if self.on_epoch:
+                self.on_epoch(self.epoch)
         bar.close()
         self.save_checkpoint()
         return self.curve
 
     def _optimizer_step(self, total: int, terms: dict[str, float], rate: float) -> None:
         cfg = self.cfg
-        terms = dist_.mean_over_ranks(terms, self.device)
+        terms = dist_.mean_over_ranks(terms, self.device)  # every rank sees the same
+        if not math.isfinite(terms["loss"]):
+            raise NonFiniteLossError(
+                f"loss is {terms['loss']} at optimiser step {self.step + 1} "
+                f"(epoch {self.epoch + 1}); terms "
+                + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+                + " (lower train.lr, or check the inputs)"
+            )
         lr = lr_at(self.step, total, cfg)
         for g in self.opt.param_groups:
             g["lr"] = lr

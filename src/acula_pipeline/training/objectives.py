@@ -33,6 +33,7 @@ class AlignObjective(nn.Module):
         head: HeadCfg | None = None,
         lambda_align: float = 1.0,
         lambda_ssl: float = 1.0,
+        loss_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -45,7 +46,7 @@ class AlignObjective(nn.Module):
         self.student = student
         self.audio_head = ProjectionHead(student.embed_dim, head)
         self.text_head = ProjectionHead(teacher_dim, head)
-        self.loss = LOSSES[loss]()
+        self.loss = LOSSES[loss](**(loss_options or {}))
         self.lambda_align, self.lambda_ssl = lambda_align, lambda_ssl
 
     def forward(self, batch: Any) -> dict[str, torch.Tensor]:

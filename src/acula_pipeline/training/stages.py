@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from acula_pipeline.models import (
     build_encoder,
     load_encoder,
 )
+from acula_pipeline.models.losses import LOSSES
 from acula_pipeline.models.teachers import TEACHERS
 from acula_pipeline.runtime import path_fingerprint
 from acula_pipeline.training.data import (
@@ -38,6 +40,9 @@ from acula_pipeline.training.teacher_cache import EmbeddingCache
 log = logging.getLogger(__name__)
 
 Artifact = dict[str, Any]  # {"state_dict": ..., "config": ...}
+
+# Losses with a learnable temperature (``align.temperature`` sets its start).
+TEMPERATURE_LOSSES = frozenset({"clip", "siglip"})
 
 
 class StudentParams(BaseModel):
@@ -117,11 +122,36 @@ class AlignParams(BaseModel):
 
     teacher: TeacherParams = TeacherParams()
     loss: str = "cka_feature"
+    # Initial temperature of a contrastive loss (clip, siglip; learnt from there);
+    # None: the loss's own default (clip 0.07, siglip 0.1).
+    temperature: float | None = Field(default=None, gt=0)
     lambda_align: float = Field(default=1.0, ge=0)
     lambda_ssl: float = Field(default=1.0, ge=0)
+    # Share of patches the student's SSL loss masks while aligning; None: as
+    # pretrained (MAE-ViT students only).
+    mask_ratio: float | None = Field(default=None, gt=0, lt=1)
     head: HeadCfg = HeadCfg()
     encoder: EncoderParams = EncoderParams()
     train: TrainCfg = TrainCfg()
+
+    @model_validator(mode="after")
+    def _known_loss(self) -> AlignParams:
+        if self.loss not in LOSSES:
+            raise ValueError(
+                f"unknown alignment loss {self.loss!r}; known: {sorted(LOSSES)}"
+            )
+        if self.temperature is not None and self.loss not in TEMPERATURE_LOSSES:
+            raise ValueError(
+                f"align.temperature is set but loss {self.loss!r} has no temperature "
+                f"(only {sorted(TEMPERATURE_LOSSES)} do); set it to null"
+            )
+        return self
+
+    def loss_options(self) -> dict[str, Any]:
+        """Keyword arguments of the loss's constructor."""
+        if self.temperature is None:
+            return {}
+        return {"init_scale": 1.0 / self.temperature}
 
 
 def _student_cfg(p: StudentParams, store: FeatureStore) -> MAEViTCfg:
@@ -211,21 +241,39 @@ def embed_reports(
     }
 
 
-def align(
+@dataclass
+class Alignment:
+    """Everything one alignment run trains: the objective (student + heads + loss),
+    its clips with their teacher targets, and the config its checkpoints carry."""
+
+    model: AlignObjective
+    dataset: ClipDataset
+    config: dict[str, Any]
+
+
+def prepare_alignment(
     store: FeatureStore,
     segments: pd.DataFrame,
     reports: pd.DataFrame,
     embeddings: dict[str, Any],
     baseline: Artifact | None,
     params: AlignParams,
-    checkpoint_dir: str | Path,
-) -> tuple[Artifact, pd.DataFrame]:
-    """Joint training: alignment with the teacher plus the student's SSL loss."""
+) -> Alignment:
+    """The student, heads, loss and data of an alignment run (``align`` and each
+    tuning trial train these through the same engine)."""
     pairs = alignment_pairs(segments, reports)
     row = {u: i for i, u in enumerate(embeddings["unit_id"])}
     targets = np.asarray(embeddings["vectors"])[[row[u] for u in pairs["unit_id"]]]
     torch.manual_seed(params.train.seed)
     student = student_encoder(params.encoder, baseline, store)
+    if params.mask_ratio is not None:
+        cfg = getattr(student, "cfg", None)
+        if not hasattr(cfg, "mask_ratio"):
+            raise ValueError(
+                f"align.mask_ratio is set but encoder {student.name!r} has no mask "
+                "ratio (MAE-ViT students do); set it to null"
+            )
+        cfg.mask_ratio = params.mask_ratio  # type: ignore[union-attr]
     dataset = ClipDataset(
         store,
         pairs["segment_id"].tolist(),
@@ -278,6 +326,7 @@ def align(
         head=params.head,
         lambda_align=params.lambda_align,
         lambda_ssl=lambda_ssl,
+        loss_options=params.loss_options(),
     )
     held_out = len(segments) - len(pairs)
     log.info(
@@ -287,9 +336,23 @@ def align(
         pairs["unit_id"].nunique(),
         held_out,
     )
-    trainer = Trainer(model, params.train, checkpoint_dir, config)
-    curve = trainer.fit(dataset)
-    return _artifact(model, config), pd.DataFrame(curve)
+    return Alignment(model, dataset, config)
+
+
+def align(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    reports: pd.DataFrame,
+    embeddings: dict[str, Any],
+    baseline: Artifact | None,
+    params: AlignParams,
+    checkpoint_dir: str | Path,
+) -> tuple[Artifact, pd.DataFrame]:
+    """Joint training: alignment with the teacher plus the student's SSL loss."""
+    run = prepare_alignment(store, segments, reports, embeddings, baseline, params)
+    trainer = Trainer(run.model, params.train, checkpoint_dir, run.config)
+    curve = trainer.fit(run.dataset)
+    return _artifact(run.model, run.config), pd.DataFrame(curve)
 
 
 def student_encoder(

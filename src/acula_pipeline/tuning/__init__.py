@@ -1,0 +1,1 @@
+"""Optuna studies over the alignment settings (the ``tune`` pipeline's core)."""
