@@ -213,6 +213,41 @@ def test_killed_workers_trials_are_failed_with_the_reason_and_retried(tmp_path):
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 1
 
 
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_worker_runs_to_the_study_target_and_a_rerun_adds_nothing(tmp_path, kind):
+    from acula_pipeline.tuning.study import run_worker
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}" if kind == "sqlite" else None
+    params = TuneParams(
+        study_name="w",
+        storage=url,
+        n_trials=4,
+        space={"x": ParamSpec(type="float", low=0, high=1)},
+    )
+
+    def make_objective(study):
+        return lambda trial: trial.suggest_float("x", 0, 1)
+
+    study = run_worker(params, tmp_path, make_objective, max_epochs=1)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    again = run_worker(params, tmp_path, make_objective, max_epochs=1)
+    assert len(again.trials) == 4  # the target was reached: nothing more to run
+    more = run_worker(
+        params.model_copy(update={"n_trials": 6}), tmp_path, make_objective, 1
+    )
+    assert len(more.trials) == 6
+    assert len({t.params["x"] for t in more.trials}) == 6
+    if kind == "sqlite":
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        assert (tmp_path / "optuna.db").exists() and not (
+            tmp_path / JOURNAL_FILE
+        ).exists()
+        assert is_heartbeat_enabled(more._storage)  # killed trials fail across machines
+    else:
+        assert (tmp_path / JOURNAL_FILE).exists()
+
+
 # -- studies on a tiny project
 
 

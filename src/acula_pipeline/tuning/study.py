@@ -272,9 +272,9 @@ class AlignmentTrial:
         self.scratch = Path(scratch)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", _worker())  # first: a killed trial is found
         values = self.space.suggest(trial)
         params = AlignParams(**with_overrides(self.base, values))
-        trial.set_user_attr("worker", _worker())
         run = prepare_alignment(
             self.store,
             self.segments,
@@ -305,10 +305,10 @@ class AlignmentTrial:
         with tempfile.TemporaryDirectory(
             dir=self.scratch, prefix=f"trial-{trial.number}-"
         ) as checkpoints:
-            trainer = Trainer(
-                run.model, params.train, checkpoints, run.config, on_epoch=on_epoch
-            )
-            try:
+            try:  # moving the model to the GPU may already run out of memory
+                trainer = Trainer(
+                    run.model, params.train, checkpoints, run.config, on_epoch=on_epoch
+                )
                 trainer.fit(run.dataset)
             except TRIAL_FAILURES as e:
                 trial.set_user_attr("failure", f"{type(e).__name__}: {e}")
