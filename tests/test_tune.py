@@ -150,6 +150,29 @@ def test_repo_tune_params_are_valid():
     assert params.sampler.seed == 0 and params.sampler.name == "tpe"
 
 
+def test_pruners_and_sampler_from_the_parameters():
+    from acula_pipeline.tuning.study import (
+        PrunerCfg,
+        SamplerCfg,
+        make_pruner,
+        make_sampler,
+    )
+
+    hb = make_pruner(PrunerCfg(name="hyperband", min_resource=1), max_epochs=6)
+    assert isinstance(hb, optuna.pruners.HyperbandPruner)
+    assert hb._max_resource == 6  # the epoch budget's upper bound
+    assert isinstance(make_pruner(PrunerCfg(), 6), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner(PrunerCfg(name="none"), 6), optuna.pruners.NopPruner)
+
+    def first_values(seed):
+        study = optuna.create_study(sampler=make_sampler(SamplerCfg(seed=seed)))
+        return [study.ask().suggest_float("x", 0, 1) for _ in range(3)]
+
+    assert first_values(0) == first_values(0)  # the seed fixes the proposals
+    assert first_values(0) != first_values(1)
+    assert len(set(first_values(0))) == 3  # each trial draws its own
+
+
 # -- the engine: epoch callback and the NaN guard
 
 
@@ -555,3 +578,35 @@ def test_a_trial_whose_loss_turns_nan_fails_and_the_study_finishes(
     assert table.loc[1, "state"] == "fail" and "NonFiniteLossError" in str(
         table.loc[1, "failure"]
     )
+
+
+@pytest.mark.slow
+def test_align_temperature_and_mask_ratio_reach_the_model(prepared):
+    import numpy as np
+
+    from acula_pipeline.audio.features import FeatureStore
+    from acula_pipeline.catalog_datasets import ModelArtifactDataset
+    from acula_pipeline.training.stages import prepare_alignment
+
+    d = prepared / "data"
+    reports = pd.read_parquet(d / "04_feature/reports.parquet")
+    embeddings = {
+        "unit_id": reports["unit_id"].tolist(),
+        "vectors": np.random.default_rng(0).normal(size=(len(reports), 8)),
+        "teacher": {"name": "fake", "path": "-", "key": "k", "dim": 8},
+    }
+    baseline = ModelArtifactDataset(str(d / "06_models/baseline_encoder")).load()
+    assert baseline["config"]["encoder"]["mask_ratio"] == 0.7
+    params = AlignParams(loss="clip", temperature=0.05, mask_ratio=0.5)
+    run_ = prepare_alignment(
+        FeatureStore(d / "03_primary/features"),
+        pd.read_parquet(d / "03_primary/segments.parquet"),
+        reports,
+        embeddings,
+        baseline,
+        params,
+    )
+    assert run_.model.student.cfg.mask_ratio == 0.5
+    assert run_.config["encoder"]["mask_ratio"] == 0.5  # recorded with the model
+    assert float(run_.model.loss.logit_scale.exp()) == pytest.approx(20.0)
+    assert run_.config["params"]["temperature"] == 0.05
