@@ -119,12 +119,16 @@ class TuneParams(BaseModel):
 def open_storage(url: str | None, folder: str | Path, heartbeat_s: int) -> BaseStorage:
     """The study storage: a journal file (default) or an RDB URL."""
     if url and "://" in url:
-        return RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_s,
-            grace_period=3 * heartbeat_s,
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(1),
-        )
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_s,
+                grace_period=3 * heartbeat_s,
+                heartbeat_stale_trial_callback=(
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(1)
+                ),
+            )
     path = Path(url) if url else Path(folder) / JOURNAL_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
