@@ -101,6 +101,11 @@ def _note(title: str, text: str) -> Figure:
     return fig
 
 
+def _title(ax: Any, text: str) -> None:
+    ax.set_title("", loc="left")  # Optuna's own title (left-aligned on some plots)
+    ax.set_title(text)
+
+
 def _figure(ax: Any, width: float = 8) -> Figure:
     ax = ax.flat[0] if hasattr(ax, "flat") else ax
     fig = ax.figure
@@ -121,7 +126,7 @@ def _importances(study: optuna.Study, seed: int, tag: str) -> Figure:
         for n in set(plt.get_fignums()) - before:
             plt.close(n)
         return _note(f"Parameter importances{tag}", f"undefined: {e}")
-    ax.set_title(f"Parameter importances (fANOVA){tag}")
+    _title(ax, f"Parameter importances (fANOVA){tag}")
     return _figure(ax)
 
 
@@ -149,7 +154,7 @@ def figures(
                     label=f"baseline (SSL only) {ref['value']:.3f}",
                 )
                 ax.legend(loc="best")
-            ax.set_title(f"Optimisation history{tag}")
+            _title(ax, f"Optimisation history{tag}")
             out["history"] = _figure(ax)
             searched = {k for t in study.trials for k in t.params}
             if n_complete < 2 or len(searched) < 2:
@@ -161,14 +166,14 @@ def figures(
             else:
                 out["importances"] = _importances(study, seed, tag)
             ax = ovm.plot_parallel_coordinate(study, target_name=OBJECTIVE)
-            ax.set_title(f"Parallel coordinates{tag}")
+            _title(ax, f"Parallel coordinates{tag}")
             out["parallel"] = _figure(ax, width=12)
         if any(t.intermediate_values for t in study.trials):
             ax = ovm.plot_intermediate_values(study)
             ax.set_xlabel("epoch")
             ax.set_ylabel(OBJECTIVE)
-            ax.set_title(f"Validation AUROC per epoch (pruned trials stop early){tag}")
-            out["intermediate"] = _figure(ax)
+            _title(ax, f"Validation AUROC per epoch{tag}")
+            out["intermediate"] = _figure(ax, width=10)
         else:
             out["intermediate"] = _note(
                 f"Validation AUROC per epoch{tag}", "no trial reported a value yet"

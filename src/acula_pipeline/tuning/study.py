@@ -70,7 +70,7 @@ class PrunerCfg(BaseModel):
 
     name: Literal["median", "hyperband", "none"] = "median"
     n_startup_trials: int = Field(default=3, ge=0)  # median: trials before pruning
-    n_warmup_steps: int = Field(default=1, ge=0)  # median: epochs before pruning
+    n_warmup_steps: int = Field(default=1, ge=0)  # median: first epoch that may prune
     min_resource: int = Field(default=1, ge=1)  # hyperband: epochs
     reduction_factor: int = Field(default=3, ge=2)  # hyperband
 
