@@ -378,6 +378,11 @@ def test_three_trial_study_writes_best_params_and_plots(prepared, tmp_path):
     assert "align.train.lr" in done.stdout and "dvc repro" in done.stdout
     text = target.read_text()
     assert "# AcuLa alignment" in text and "# cka_feature | cka_linear" in text
+    before = (REPO / "conf/base/parameters_align.yml").read_text().splitlines()
+    after = text.splitlines()
+    assert len(after) == len(before)  # one line per setting, as before
+    changed = [a for a, b in zip(after, before, strict=True) if a != b]
+    assert 1 <= len(changed) <= 3 and "path: null" in text  # only searched values
     align = AlignParams(**yaml.safe_load(text)["align"])
     assert align.train.lr == pytest.approx(params["train.lr"])
     assert align.loss == params["loss"]

@@ -22,6 +22,10 @@ BEST = Path("data/08_reporting/tuning/best_params.json")
 ALIGN_PARAMS = Path("conf/base/parameters_align.yml")
 
 
+def _null(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
 def _set(node: Any, path: list[str], value: Any) -> None:
     for part in path[:-1]:
         node = node[part]
@@ -48,6 +52,7 @@ def apply_best(
     values: Mapping[str, Any] = summary["best"]["params"]
     yaml = YAML()  # round-trip: comments and layout survive
     yaml.preserve_quotes = True
+    yaml.representer.add_representer(type(None), _null)  # `null`, not an empty value
     doc = yaml.load(params_file.read_text())
     if "align" not in doc:
         raise KeyError(f"{params_file}: no top-level 'align' block")
