@@ -418,7 +418,9 @@ def run_worker(
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda t: t.value or -math.inf) if complete else None
+    if not complete:
+        return None
+    return max(complete, key=lambda t: t.value if t.value is not None else -math.inf)
 
 
 def tune(
@@ -459,7 +461,8 @@ def tune(
         len(reports),
     )
     epochs = space.params.get("train.epochs")
-    max_epochs = int(epochs.high) if epochs and epochs.high else align.train.epochs
+    # Hyperband's budget: the searched epochs' upper bound, else the fixed epochs
+    max_epochs = int(epochs.high) if epochs and epochs.high else base["train"]["epochs"]
 
     def make_objective(study: optuna.Study) -> AlignmentTrial:
         if baseline is not None and "baseline" not in study.user_attrs:
