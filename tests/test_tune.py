@@ -117,6 +117,64 @@ def test_space_check_names_the_bad_setting():
         )
 
 
+def test_an_inactive_conditional_setting_takes_its_inactive_value(tmp_path):
+    space = SearchSpace(
+        params={
+            "loss": ParamSpec(type="categorical", choices=["cka_feature", "clip"]),
+            "temperature": ParamSpec(
+                type="float",
+                low=0.02,
+                high=0.2,
+                when={"loss": ["clip"]},
+                inactive=None,
+            ),
+        }
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        values = space.suggest(trial)
+        if values["loss"] == "cka_feature":
+            assert values["temperature"] is None
+            assert "temperature" not in trial.params  # not sampled
+    # A base left with a temperature (an earlier clip result) stays valid for CKA
+    # trials: the inactive value replaces it. Without 'inactive' the check fails.
+    base = AlignParams(loss="clip", temperature=0.05).model_dump(mode="json")
+    check = lambda p: AlignParams(**p)  # noqa: E731
+    space.check(base, check)
+    plain = SearchSpace(
+        params={
+            "loss": space.params["loss"],
+            "temperature": ParamSpec(
+                type="float", low=0.02, high=0.2, when={"loss": ["clip"]}
+            ),
+        }
+    )
+    with pytest.raises(ValueError, match="loss = 'cka_feature' is not a valid"):
+        plain.check(base, check)
+    with pytest.raises(ValueError, match="'inactive' needs a 'when'"):
+        ParamSpec(type="float", low=0, high=1, inactive=None)
+
+    # apply writes the inactive value too: the file stays valid
+    from acula_pipeline.tuning.apply import apply_best
+
+    target = tmp_path / "parameters_align.yml"
+    text = (REPO / "conf/base/parameters_align.yml").read_text()
+    text = text.replace("  loss: cka_feature ", "  loss: clip        ", 1)
+    text = text.replace("  temperature: null ", "  temperature: 0.05 ", 1)
+    target.write_text(text)
+    assert AlignParams(**yaml.safe_load(text)["align"]).temperature == 0.05
+    best = tmp_path / "best_params.json"
+    settings = {"loss": "cka_feature", "temperature": None}
+    best.write_text(
+        json.dumps({"best": {"params": {"loss": "cka_feature"}, "settings": settings}})
+    )
+    changes = apply_best(best, target)
+    assert changes == {"loss": ("clip", "cka_feature"), "temperature": (0.05, None)}
+    align = AlignParams(**yaml.safe_load(target.read_text())["align"])
+    assert align.loss == "cka_feature" and align.temperature is None
+
+
 def test_align_params_temperature_and_mask_ratio():
     assert AlignParams(loss="clip", temperature=0.05).loss_options() == {
         "init_scale": pytest.approx(20.0)

@@ -49,7 +49,8 @@ def apply_best(
         raise ValueError(
             f"{best}: the study {summary.get('study')!r} has no complete trial"
         )
-    values: Mapping[str, Any] = summary["best"]["params"]
+    best_trial = summary["best"]
+    values: Mapping[str, Any] = best_trial.get("settings", best_trial["params"])
     yaml = YAML()  # round-trip: comments and layout survive
     yaml.preserve_quotes = True
     yaml.representer.add_representer(type(None), _null)  # `null`, not an empty value

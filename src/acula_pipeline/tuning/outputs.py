@@ -53,11 +53,15 @@ def best_params(
     }
     if complete:
         b = max(complete, key=lambda t: t.value if t.value is not None else -math.inf)
+        settings = b.user_attrs.get("settings", dict(b.params))
         out["best"] = {
             "trial": b.number,
             "value": b.value,
-            "params": dict(b.params),
-            "align": nested(b.params),
+            "params": dict(b.params),  # as sampled
+            # what the trial ran with: the sampled settings and the inactive value
+            # of each conditional one whose condition did not hold
+            "settings": settings,
+            "align": nested(settings),
             "val_auroc_by_task": b.user_attrs.get("val_auroc_by_task"),
             "duration_s": b.duration.total_seconds() if b.duration else None,
         }

@@ -27,8 +27,10 @@ class ParamSpec(BaseModel):
     step: float | None = None  # a grid (float, int); int defaults to 1
     choices: list[Scalar] | None = None
     # Sampled only when earlier settings take these values, e.g.
-    # ``{loss: [clip, siglip]}`` for a temperature; otherwise the base value stays.
+    # ``{loss: [clip, siglip]}`` for a temperature; otherwise the setting takes
+    # ``inactive`` when given (a temperature: null), else keeps its base value.
     when: dict[str, list[Scalar]] = {}
+    inactive: Scalar = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ParamSpec:
@@ -37,9 +39,13 @@ class ParamSpec(BaseModel):
                 raise ValueError("a categorical setting needs a non-empty 'choices'")
             if self.low is not None or self.high is not None or self.log:
                 raise ValueError("a categorical setting takes 'choices' only")
+            if "inactive" in self.model_fields_set and not self.when:
+                raise ValueError("'inactive' needs a 'when' condition")
             return self
         if self.choices is not None:
             raise ValueError(f"a {self.type} setting takes low/high, not 'choices'")
+        if "inactive" in self.model_fields_set and not self.when:
+            raise ValueError("'inactive' needs a 'when' condition")
         if self.low is None or self.high is None or not self.low < self.high:
             raise ValueError(f"needs low < high (got low={self.low}, high={self.high})")
         if self.log and (self.low <= 0 or self.step is not None):
@@ -101,12 +107,14 @@ class SearchSpace(BaseModel):
         return self
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        """The trial's values (dotted names), skipping settings whose ``when``
-        does not hold."""
+        """The trial's settings (dotted names): the sampled ones, plus the
+        ``inactive`` value of each setting whose ``when`` does not hold."""
         values: dict[str, Any] = {}
         for name, spec in self.params.items():
             if all(values.get(k) in allowed for k, allowed in spec.when.items()):
                 values[name] = spec.suggest(trial, name)
+            elif "inactive" in spec.model_fields_set:
+                values[name] = spec.inactive
         return values
 
     def check(self, base: Mapping[str, Any], validate: Any) -> None:
@@ -122,13 +130,28 @@ class SearchSpace(BaseModel):
                 ) from None
             for value in spec.bounds():
                 conditions = {k: allowed[0] for k, allowed in spec.when.items()}
+                chosen = self._with_inactive(base, {**conditions, name: value})
                 try:
-                    validate(with_overrides(base, {**conditions, name: value}))
+                    validate(with_overrides(base, chosen))
                 except ValueError as e:
                     raise ValueError(
                         f"tune.space.{name} = {value!r} is not a valid align "
                         f"setting: {e}"
                     ) from e
+
+    def _with_inactive(
+        self, base: Mapping[str, Any], chosen: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``chosen`` plus the inactive value of each conditional setting whose
+        condition fails under it (as ``suggest`` would set them)."""
+        out = dict(chosen)
+        for name, spec in self.params.items():
+            if name in out or "inactive" not in spec.model_fields_set:
+                continue
+            now = {k: out[k] if k in out else get_dotted(base, k) for k in spec.when}
+            if not all(now[k] in allowed for k, allowed in spec.when.items()):
+                out[name] = spec.inactive
+        return out
 
 
 def get_dotted(tree: Mapping[str, Any], name: str) -> Any:

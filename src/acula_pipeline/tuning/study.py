@@ -278,6 +278,7 @@ class AlignmentTrial:
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", _worker())  # first: a killed trial is found
         values = self.space.suggest(trial)
+        trial.set_user_attr("settings", values)  # sampled + inactive: what apply writes
         params = AlignParams(**with_overrides(self.base, values))
         run = prepare_alignment(
             self.store,
