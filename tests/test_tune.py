@@ -171,6 +171,18 @@ def test_an_inactive_conditional_setting_takes_its_inactive_value(tmp_path):
     )
     changes = apply_best(best, target)
     assert changes == {"loss": ("clip", "cka_feature"), "temperature": (0.05, None)}
+    # bad input: the error names the file, and nothing is written
+    before = target.read_text()
+    best.write_text("{not json")
+    with pytest.raises(ValueError, match=r"best_params.json: not a JSON file"):
+        apply_best(best, target)
+    best.write_text(json.dumps({"study": "s"}))
+    with pytest.raises(ValueError, match="not a best_params.json written by"):
+        apply_best(best, target)
+    best.write_text(json.dumps({"best": {"settings": {"loss": "cka"}}}))
+    with pytest.raises(ValueError, match="parameters_align.yml: with the settings"):
+        apply_best(best, target)
+    assert target.read_text() == before
     align = AlignParams(**yaml.safe_load(target.read_text())["align"])
     assert align.loss == "cka_feature" and align.temperature is None
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from acula_pipeline.training.stages import AlignParams
@@ -44,18 +45,27 @@ def apply_best(
         raise FileNotFoundError(
             f"{best}: no tuning result; run `kedro run --pipeline=tune` first"
         )
-    summary = json.loads(best.read_text())
-    if not summary.get("best"):
+    try:
+        summary = json.loads(best.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{best}: not a JSON file ({e})") from e
+    if not isinstance(summary, dict) or "best" not in summary:
+        raise ValueError(f"{best}: not a best_params.json written by the tune pipeline")
+    if not summary["best"]:
         raise ValueError(
             f"{best}: the study {summary.get('study')!r} has no complete trial"
         )
     best_trial = summary["best"]
-    values: Mapping[str, Any] = best_trial.get("settings", best_trial["params"])
+    values: Mapping[str, Any] | None = best_trial.get(
+        "settings", best_trial.get("params")
+    )
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{best}: the best trial lists no settings")
     yaml = YAML()  # round-trip: comments and layout survive
     yaml.preserve_quotes = True
     yaml.representer.add_representer(type(None), _null)  # `null`, not an empty value
     doc = yaml.load(params_file.read_text())
-    if "align" not in doc:
+    if not isinstance(doc, Mapping) or "align" not in doc:
         raise KeyError(f"{params_file}: no top-level 'align' block")
     changes: dict[str, tuple[Any, Any]] = {}
     for name, value in values.items():
@@ -67,7 +77,13 @@ def apply_best(
             changes[name] = (old, value)
             _set(doc["align"], name.split("."), value)
     # The result must still be valid align parameters before anything is written.
-    AlignParams(**json.loads(json.dumps(doc["align"])))
+    try:
+        AlignParams(**json.loads(json.dumps(doc["align"])))
+    except ValidationError as e:
+        raise ValueError(
+            f"{params_file}: with the settings of {best} align would be invalid "
+            f"(nothing written): {e}"
+        ) from e
     if changes and not dry_run:
         with params_file.open("w") as f:
             yaml.dump(doc, f)

@@ -437,6 +437,7 @@ def tune(
     tasks: list[TaskSpec],
     loso_below_subjects: int,
     folder: str | Path,
+    embed_batch_size: int = 64,
 ) -> optuna.Study:
     """Run this worker's share of the study; returns the study."""
     base = merge(align.model_dump(mode="json"), params.fixed)
@@ -452,6 +453,7 @@ def tune(
         chosen,
         params.objective.probe,
         loso_below_subjects,
+        embed_batch_size,
     )
     train_subjects = set(splits.loc[splits["split"] == "train", "subject_id"])
     trial_reports = reports[reports["subject_id"].isin(train_subjects)]

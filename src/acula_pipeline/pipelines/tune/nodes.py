@@ -44,6 +44,7 @@ def run_study(
         evaluate.tasks,
         evaluate.loso_below_subjects,
         folder,
+        evaluate.embed.batch_size,
     )
     return {
         "study_name": study.study_name,
