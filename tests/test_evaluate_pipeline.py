@@ -53,23 +53,8 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
             },
         },
     }
-    # A task whose source is not enabled: skipped and said so, not dropped.
-    import yaml
-
-    from .conftest import REPO
-
-    tasks = yaml.safe_load((REPO / "conf/base/parameters_evaluate.yml").read_text())[
-        "evaluate"
-    ]["tasks"]
-    tasks.append(
-        {
-            "name": "obstructive",
-            "adapter": "kauh",
-            "target": "diagnosis",
-            "classes": {"normal": 0, "obstructive": 1},
-        }
-    )
-    params["evaluate"]["tasks"] = tasks
+    # The registry's tasks of sources not enabled (KAUH's T10, …): skipped and said
+    # so, not dropped.
     with caplog.at_level(logging.INFO):
         run(project, ["corpus", *TRAINING, "evaluate"], params)
     d = project / "data"

@@ -248,6 +248,45 @@ def test_task_data_splits_units_and_skips_with_a_reason(caplog):
     assert "skipped" in caplog.text and "coswara" in caplog.text
 
 
+def test_task_where_keeps_only_the_named_recording_types():
+    from acula_pipeline.evaluation.splits import SplitParams, make_splits
+    from acula_pipeline.evaluation.tasks import TaskSpec, task_data
+
+    rec = _recordings()
+    circor = rec["adapter"] == "circor2022"
+    rec["recording_type"] = np.where(np.arange(len(rec)) % 2, "cough", "exhalation")
+    splits = make_splits(rec, SplitParams())
+    emb = {r: np.zeros(4) for r in rec["recording_id"]}
+    segments = pd.DataFrame(columns=["segment_id", "recording_id", "unit"])
+    spec = TaskSpec(
+        name="murmur_cough",
+        adapter="circor2022",
+        target="murmur",
+        classes={"Absent": 0, "Present": 1},
+        split="loso",
+        where={"recording_type": ["cough"]},
+    )
+    (td,) = task_data(spec, rec, segments, splits, emb)
+    kept = rec[circor & (rec["recording_type"] == "cough")]["recording_id"]
+    assert set(td.frame["key"]) == set(kept) and 0 < len(kept) < circor.sum()
+    (none,) = task_data(
+        spec.model_copy(update={"where": {"recording_type": ["sentence"]}}),
+        rec,
+        segments,
+        splits,
+        emb,
+    )
+    assert "match {'recording_type': ['sentence']}" in none.skipped
+    with pytest.raises(KeyError, match="'where' names 'nope'"):
+        task_data(
+            spec.model_copy(update={"where": {"nope": ["x"]}}),
+            rec,
+            segments,
+            splits,
+            emb,
+        )
+
+
 def test_task_spec_rejects_inconsistent_definitions():
     from acula_pipeline.evaluation.tasks import TaskSpec
 

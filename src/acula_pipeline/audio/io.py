@@ -1,4 +1,9 @@
-"""Reading audio with soundfile, with errors that name the file and what was wrong."""
+"""Reading audio with soundfile, with errors that name the file and what was wrong.
+
+WAV, FLAC and Ogg (Vorbis, Opus) go through libsndfile. Browser and container formats
+libsndfile cannot read (WebM from CoughVID, MP4/M4A) are decoded with PyAV, whose
+wheels bundle FFmpeg; without PyAV the error names the file and a conversion command.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import soundfile as sf
 # A data chunk size of 0xFFFFFFFF (or 0) is written by streaming recorders that
 # never patched the header: the length is unknown, not truncated.
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+# Decoded with PyAV (FFmpeg); everything else with libsndfile.
+PYAV_SUFFIXES = frozenset({".webm", ".mp4", ".m4a", ".aac", ".mkv"})
 
 
 class AudioReadError(ValueError):
@@ -75,6 +82,9 @@ def audio_info(path: str | Path) -> AudioInfo:
     Raises:
         AudioReadError: The file is missing, not audio, or truncated.
     """
+    if Path(path).suffix.lower() in PYAV_SUFFIXES:
+        samples, sr = _decode_pyav(path)
+        return AudioInfo(sr, samples.shape[1], samples.shape[0], "PYAV")
     try:
         check_wav_complete(path)
         info = sf.info(str(path))
@@ -103,6 +113,12 @@ def read_audio(
     Raises:
         AudioReadError: The file is missing, not audio, or truncated.
     """
+    if Path(path).suffix.lower() in PYAV_SUFFIXES:
+        samples, sr = _decode_pyav(path)
+        start, stop_i = int(round(start_s * sr)), None
+        if stop_s is not None:
+            stop_i = int(round(stop_s * sr))
+        return samples[start:stop_i], sr
     info = audio_info(path)
     start = int(round(start_s * info.sample_rate))
     stop = None if stop_s is None else int(round(stop_s * info.sample_rate))
@@ -113,6 +129,54 @@ def read_audio(
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
     return data, int(sr)
+
+
+def _decode_pyav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a whole WebM/MP4-family file with PyAV: ``(frames, channels)`` float32.
+
+    The whole stream is decoded: browser recordings often carry no duration in the
+    header, so counting frames is the only reliable length.
+
+    Raises:
+        AudioReadError: PyAV is missing, the file has no audio stream, or FFmpeg
+            cannot decode it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioReadError(f"{path}: unreadable audio (no such file)")
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - av is a pinned dependency
+        raise AudioReadError(
+            f"{path}: {path.suffix} audio needs PyAV to decode (pip install av), or "
+            f"convert it first: ffmpeg -i '{path}' '{path.with_suffix('.wav')}'"
+        ) from exc
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioReadError(f"{path}: no audio stream in the file")
+            stream = container.streams.audio[0]
+            rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout)
+            chunks = [
+                out.to_ndarray()
+                for frame in container.decode(stream)
+                for out in resampler.resample(frame)
+            ]
+            chunks += [out.to_ndarray() for out in resampler.resample(None)]
+    except AudioReadError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
+    if rate <= 0:
+        raise AudioReadError(f"{path}: the audio stream declares no sample rate")
+    channels = max(len(stream.layout.channels), 1)
+    data = (
+        np.concatenate(chunks, axis=1)
+        if chunks
+        else np.zeros((channels, 0), np.float32)
+    )
+    return np.ascontiguousarray(data.T, dtype=np.float32), rate
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

@@ -47,6 +47,9 @@ class TaskSpec(BaseModel):
     metric: Literal["auroc", "mae"] | None = None  # None: auroc, or mae for regression
     descriptions: list[str] | None = None  # zero-shot: one sentence per class index
     units_label: str = ""  # regression: the target's unit, for tables ("years")
+    # Only recordings whose column holds one of the values, e.g.
+    # {recording_type: [cough-shallow]} (Coswara T8/T9) or {modality: [breath]}.
+    where: dict[str, list[str]] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -129,6 +132,12 @@ def unit_embeddings(
 def _units(spec: TaskSpec, recordings: pd.DataFrame, segments: pd.DataFrame):
     """Rows to score: ``key`` (recording or segment id), subject, dataset, label."""
     rec = recordings[recordings["adapter"] == spec.adapter]
+    for column, values in spec.where.items():
+        if column not in rec:
+            raise KeyError(
+                f"task {spec.name!r}: 'where' names {column!r}, not a recordings column"
+            )
+        rec = rec[rec[column].astype("string").isin([str(v) for v in values])]
     if spec.unit != "cycle":
         if spec.target not in rec:
             raise KeyError(
@@ -174,6 +183,8 @@ def task_data(
     rows = _units(spec, recordings, segments)
     if rows.empty:
         why = f"no {spec.unit}s from adapter {spec.adapter!r} (source not enabled)"
+        if spec.where and (recordings["adapter"] == spec.adapter).any():
+            why = f"no {spec.unit}s from adapter {spec.adapter!r} match {spec.where}"
         log.info("Task %s skipped: %s", spec.name, why)
         return [
             TaskData(spec.name, "-", None, pd.DataFrame(), np.zeros((0, 0)), {}, why)

@@ -169,19 +169,25 @@ DIAGNOSIS_TERMS = {
     "Bronchiectasis": r"\bbronchiectasis\b",
     "Bronchiolitis": r"\bbronchiolitis\b",
     "Healthy": r"\bhealthy\b|\bno (?:known )?(?:respiratory|lung|pulmonary) disease",
+    "Heart failure": r"\bheart failure\b",
+    "Lung fibrosis": r"\b(?:lung|pulmonary) fibrosis\b",
+    "Pleural effusion": r"\bpleural effusion\b",
+    "BRON": r"\bbron\b",
 }
 
 
 @fact_check("diagnosis")
 def _diagnosis(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
     problems = []
-    reflected: bool | None = None
+    parts = str(value).split(" + ")  # combined diagnoses (KAUH)
+    found: dict[str, bool] = {}
     for dx, term in DIAGNOSIS_TERMS.items():
         positive = "positive" in mentions(text, term)
-        if dx == value:
-            reflected = positive
+        if dx in parts:
+            found[dx] = positive
         elif positive:
             problems.append(f"states diagnosis {dx}, metadata says {value}")
+    reflected = all(found.values()) if found else None
     return reflected, problems
 
 
@@ -343,6 +349,10 @@ def _covid(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]
     low = text.lower()
     pos, neg = bool(_COVID_POS.search(low)), bool(_COVID_NEG.search(low))
     v = str(value)
+    if v.startswith("symptomatic"):
+        return "symptom" in low, ["states COVID-19 positive, metadata symptomatic"] if (
+            pos
+        ) else []
     if v.startswith("positive"):
         return pos, ["states COVID-19 negative, metadata positive"] if neg else []
     if v.startswith("negative"):
@@ -395,6 +405,125 @@ def _age(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
     wrong = [a for a in ages if abs(a - float(value)) > 1.0]
     problems = [f"states age {a:g}, metadata says {value}" for a in wrong]
     return any(abs(a - float(value)) <= 1.0 for a in ages), problems
+
+
+def _stated_in(key: str, words: tuple[str, ...], name: str) -> FactCheck:
+    """A fact stated as one of ``words`` in a sentence that mentions ``key``."""
+    word = re.compile(rf"\b({'|'.join(words)})\b")
+    pattern = re.compile(key)
+
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        want = str(value).lower()
+        said = set()
+        for s in sentences(text.lower()):
+            if pattern.search(s):
+                said |= set(word.findall(s))
+        problems = [
+            f"{name} stated as {w}, metadata says {value}" for w in said - {want}
+        ]
+        return want in said, problems
+
+    return check
+
+
+FACT_CHECKS["heart_sounds"] = _stated_in(
+    r"heart sounds?", ("normal", "abnormal"), "heart sounds"
+)
+
+DEFECT_TERMS = {
+    "atrial septal defect (ASD)": r"\batrial septal defect|\basd\b",
+    "patent ductus arteriosus (PDA)": r"\bpatent ductus arteriosus|\bpda\b",
+    "patent foramen ovale (PFO)": r"\bpatent foramen ovale|\bpfo\b",
+    "ventricular septal defect (VSD)": r"\bventricular septal defect|\bvsd\b",
+}
+
+
+@fact_check("congenital_defect")
+def _defect(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    stated = {d for d, t in DEFECT_TERMS.items() if "positive" in mentions(text, t)}
+    problems = [f"states {d}, metadata says {value}" for d in sorted(stated - {value})]
+    if str(value).startswith("no defect"):
+        return "negative" in mentions(text, r"\bdefects?\b"), problems
+    return value in stated, problems
+
+
+_CAS = r"\bcontinuous adventitious|\bcas\b"
+_DAS = r"\bdiscontinuous adventitious|\bdas\b"
+
+
+@fact_check("sound_class")
+def _sound_class(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    v = str(value)
+    if v.startswith("poor quality"):
+        return "poor quality" in text.lower(), []
+    want = {"CAS": "CAS" in v, "DAS": "DAS" in v}
+    problems, reflected = [], True
+    for name, term in (("CAS", _CAS), ("DAS", _DAS)):
+        found = mentions(text, term)
+        if want[name]:
+            reflected &= "positive" in found
+        elif "positive" in found:
+            problems.append(f"states {name}, metadata says {value}")
+    if v.startswith("normal"):
+        reflected = "negative" in mentions(text, r"\badventitious sounds?\b")
+    return reflected, problems
+
+
+FACT_CHECKS["cas"] = _polarity_check(
+    r"\bcontinuous adventitious|\bwheez(?:e|es|ing)\b|\bstridor\b|\brhonchi\b", "CAS"
+)
+FACT_CHECKS["das"] = _polarity_check(
+    r"\bdiscontinuous adventitious|\bcrackles?\b", "DAS"
+)
+
+_SEVERITY = re.compile(r"\bcopd\s?([0-4])\b|\b(?:stage|grade) ([0-4])\b")
+
+
+@fact_check("copd_severity")
+def _copd_severity(
+    text: str, value: Any, facts: Facts
+) -> tuple[bool | None, list[str]]:
+    want = str(value)[-1]
+    found = {a or b for a, b in _SEVERITY.findall(text.lower())}
+    problems = [
+        f"states COPD severity {g}, metadata says {value}"
+        for g in sorted(found - {want})
+    ]
+    return want in found, problems
+
+
+def _number_check(pattern: str, name: str, tol: float) -> FactCheck:
+    """A number stated after ``pattern`` must equal the fact (within ``tol``)."""
+    regex = re.compile(pattern + r"\W+(?:of\W+|was\W+|is\W+|ratio\W+)?(\d+(?:\.\d+)?)")
+
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        found = [float(x) for x in regex.findall(text.lower())]
+        ok = [abs(x - float(value)) <= tol for x in found]
+        problems = [
+            f"states {name} {x:g}, metadata says {value}"
+            for x, good in zip(found, ok, strict=True)
+            if not good
+        ]
+        return any(ok), problems
+
+    return check
+
+
+FACT_CHECKS["fvc_l"] = _number_check(r"(?<!/)\bfvc", "FVC", 0.005)
+FACT_CHECKS["fev1_l"] = _number_check(r"\bfev1(?!/)", "FEV1", 0.005)
+FACT_CHECKS["fev1_fvc"] = _number_check(r"\bfev1/fvc", "FEV1/FVC", 0.005)
+_RATE = re.compile(
+    r"(\d+(?:\.\d+)?) breaths? (?:per|a|/) ?min|respiratory rate\W+(?:of\W+|was\W+|is\W+)?"
+    r"(\d+(?:\.\d+)?)"
+)
+
+
+@fact_check("respiratory_rate")
+def _rate(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    found = [float(a or b) for a, b in _RATE.findall(text.lower())]
+    wrong = [x for x in found if abs(x - float(value)) > 0.05]
+    problems = [f"states respiratory rate {x:g}, metadata says {value}" for x in wrong]
+    return any(abs(x - float(value)) <= 0.05 for x in found), problems
 
 
 # ------------------------------------------------------------------ the checker

@@ -66,10 +66,22 @@ FIELD_LABELS: dict[str, str] = {
     "diastolic_pitch": "Diastolic murmur pitch",
     "diastolic_quality": "Diastolic murmur quality",
     "outcome": "Clinical outcome",
+    "heart_sounds": "Heart sounds",
+    "congenital_defect": "Congenital heart defect",
+    # lung (other datasets)
+    "sound_class": "Adventitious sounds (recording annotation)",
+    "events": "Annotated sound events",
+    "cas": "Continuous adventitious sounds (wheeze, stridor, rhonchi)",
+    "das": "Discontinuous adventitious sounds (crackles)",
+    "copd_severity": "COPD severity",
     # cough / breath / voice
     "covid_status": "COVID-19 status",
     "smoker": "Smoker",
     "symptoms": "Reported symptoms",
+    "respiratory_rate": "Respiratory rate (breaths/min)",
+    "fvc_l": "FVC (L)",
+    "fev1_l": "FEV1 (L)",
+    "fev1_fvc": "FEV1/FVC",
 }
 
 ICBHI_LOCATIONS = {
@@ -297,6 +309,204 @@ def coswara_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
         ),
     }
     return _clean(facts)
+
+
+# ---------------------------------------------------------------- other datasets
+
+CONGENITAL_TEXT = {
+    "NORMAL": "no defect (normal)",
+    "ASD": "atrial septal defect (ASD)",
+    "PDA": "patent ductus arteriosus (PDA)",
+    "PFO": "patent foramen ovale (PFO)",
+    "VSD": "ventricular septal defect (VSD)",
+}
+SOUND_CLASS_TEXT = {
+    "Normal": "normal (no adventitious sounds)",
+    "CAS": "continuous adventitious sounds (CAS)",
+    "DAS": "discontinuous adventitious sounds (DAS)",
+    "CAS & DAS": "continuous and discontinuous adventitious sounds (CAS and DAS)",
+    "Poor Quality": "poor quality (not assessable)",
+}
+KAUH_PLACES = (
+    {"A": "anterior", "P": "posterior"},
+    {"L": "left", "R": "right"},
+    {"U": "upper", "M": "middle", "L": "lower"},
+)
+RECORDING_TEXT = {
+    "cough": "cough",
+    "exhalation": "exhalation",
+    "three_cough": "three coughs",
+    "sentence": "read sentence",
+    "nasal_breathing": "nasal breathing",
+    "deep_breath": "deep breathing",
+    "vowel_o": "sustained vowel /o/",
+}
+
+
+def _kauh_location(code: Any) -> str | None:
+    parts = str(code or "").split()
+    if len(parts) != 3:
+        return None
+    words = [table.get(p.upper()) for table, p in zip(KAUH_PLACES, parts, strict=True)]
+    return None if None in words else f"{' '.join(map(str, words))} chest"
+
+
+@register_facts("physionet2016", ("heart_sounds",))
+def physionet2016_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a PhysioNet 2016 heart-sound record."""
+    dx = unit.get("diagnosis")
+    return _clean({"heart_sounds": None if _missing(dx) else str(dx).lower()})
+
+
+@register_facts("zchsound", ("congenital_defect",))
+def zchsound_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a ZCHSound paediatric heart-sound recording."""
+    return _clean(
+        {"congenital_defect": CONGENITAL_TEXT.get(str(unit.get("diagnosis")))}
+    )
+
+
+@register_facts("kauh", ("diagnosis", "crackles", "wheezes"))
+def kauh_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a KAUH lung-sound recording (labels from its file name)."""
+    return _clean(
+        {
+            "patient_id": meta.get("id"),
+            "age_years": _num(unit.get("age_years"), 0),
+            "sex": unit.get("sex"),
+            "diagnosis": unit.get("diagnosis"),
+            "chest_location": _kauh_location(meta.get("location")),
+            "device": (
+                f"electronic stethoscope ({meta['filter']} filter)"
+                if meta.get("filter")
+                else None
+            ),
+            "crackles": _present(unit.get("has_crackles")),
+            "wheezes": _present(unit.get("has_wheezes")),
+        }
+    )
+
+
+@register_facts("sprsound", ("sound_class",))
+def sprsound_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a SPRSound paediatric lung-sound recording."""
+    events = sorted(
+        {
+            str(e["type"]).lower()
+            for e in meta.get("events", [])
+            if e["type"] != "Normal"
+        }
+    )
+    return _clean(
+        {
+            "patient_id": meta.get("patient"),
+            "age_years": _num(unit.get("age_years")),
+            "sex": unit.get("sex"),
+            "chest_location": (
+                f"{unit['body_site']} chest" if unit.get("body_site") else None
+            ),
+            "sound_class": SOUND_CLASS_TEXT.get(str(unit.get("sound_class"))),
+            "events": events,
+        }
+    )
+
+
+@register_facts("hf_lung", ("cas", "das"))
+def hf_lung_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of an HF_Lung V1 recording (adventitious sounds from its event labels)."""
+    return _clean(
+        {
+            "cas": _present(unit.get("has_wheezes")),
+            "das": _present(unit.get("has_crackles")),
+        }
+    )
+
+
+@register_facts("respiratory_tr", ("copd_severity",))
+def respiratory_tr_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a Respiratory@TR lung-sound channel."""
+    site = str(unit.get("body_site") or "")
+    return _clean(
+        {
+            "patient_id": meta.get("patient"),
+            "chest_location": (
+                f"{'left' if site[:1] == 'L' else 'right'} chest (channel {site[1:]})"
+                if len(site) == 2
+                else None
+            ),
+            "copd_severity": unit.get("diagnosis"),
+        }
+    )
+
+
+COUGHVID_STATUS = {
+    "healthy": "negative (healthy)",
+    "COVID-19": "positive (self-reported)",
+    "symptomatic": "symptomatic (no COVID-19 reported)",
+}
+
+
+@register_facts("coughvid", ("covid_status", "sex"))
+def coughvid_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a CoughVID cough recording (self-reported metadata)."""
+    symptoms = [
+        text
+        for key, text in (
+            ("respiratory_condition", "a respiratory condition"),
+            ("fever_muscle_pain", "fever or muscle pain"),
+        )
+        if _yes_no(meta.get(key)) == "yes"
+    ]
+    return _clean(
+        {
+            "participant_id": meta.get("uuid"),
+            "recording_type": "cough",
+            "age_years": _num(unit.get("age_years"), 0),
+            "sex": unit.get("sex"),
+            "covid_status": COUGHVID_STATUS.get(str(unit.get("covid_status"))),
+            "symptoms": symptoms,
+        }
+    )
+
+
+@register_facts("uk_covid19", ("covid_status",))
+def uk_covid19_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a UK COVID-19 Vocal Audio recording."""
+    result = unit.get("covid_status")
+    return _clean(
+        {
+            "participant_id": meta.get("participant_identifier"),
+            "recording_type": RECORDING_TEXT.get(str(unit.get("recording_type"))),
+            "sex": unit.get("sex"),
+            "covid_status": None if _missing(result) else f"{result} (test)",
+        }
+    )
+
+
+@register_facts("nosemic", ("respiratory_rate",))
+def nosemic_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a NoseMic nasal-breathing recording."""
+    return _clean(
+        {
+            "participant_id": meta.get("user"),
+            "recording_type": "nasal breathing",
+            "respiratory_rate": _num(unit.get("respiratory_rate")),
+        }
+    )
+
+
+@register_facts("mmlung", ("fvc_l", "fev1_l", "fev1_fvc"))
+def mmlung_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of an MMlung recording with its participant's spirometry."""
+    return _clean(
+        {
+            "participant_id": meta.get("participant"),
+            "recording_type": RECORDING_TEXT.get(str(unit.get("recording_type"))),
+            "fvc_l": _num(unit.get("fvc_l"), 2),
+            "fev1_l": _num(unit.get("fev1_l"), 2),
+            "fev1_fvc": _num(unit.get("fev1_fvc"), 2),
+        }
+    )
 
 
 def unit_facts(unit: Mapping[str, Any]) -> Facts:

@@ -78,7 +78,16 @@ DIAGNOSIS_TEXT = {
     "Pneumonia": "pneumonia",
     "Bronchiectasis": "bronchiectasis",
     "Bronchiolitis": "bronchiolitis",
+    "Heart failure": "heart failure",
+    "Lung fibrosis": "lung fibrosis",
+    "Pleural effusion": "a pleural effusion",
+    "BRON": "BRON (as coded in the KAUH dataset)",
 }
+
+
+def diagnosis_text(dx: str) -> str:
+    """Words for a diagnosis; combined ones (``Heart failure + COPD``) part by part."""
+    return _join([DIAGNOSIS_TEXT.get(p, p) for p in str(dx).split(" + ")])
 
 
 def _adventitious(f: Facts, c: Chooser, where: str) -> str:
@@ -137,7 +146,7 @@ def write_lung(f: Facts, c: Chooser, unit: str) -> list[str]:
             (f"{person} who is healthy", f"a healthy {person.split(' ', 1)[1]}"),
         )
     elif dx:
-        text = DIAGNOSIS_TEXT.get(str(dx), str(dx))
+        text = diagnosis_text(str(dx))
         who = c("dx", (f"{person} with {text}", f"{person} diagnosed with {text}"))
     else:
         who = person
@@ -172,7 +181,58 @@ def write_lung(f: Facts, c: Chooser, unit: str) -> list[str]:
         if "wheeze_cycles" in f:
             counts.append(f"{f['wheeze_cycles']} with wheezes")
         sentences.append(_sentence(", ".join(counts)))
+    sentences += _lung_other(f, c)
     return sentences
+
+
+def _lung_other(f: Facts, c: Chooser) -> list[str]:
+    """Sentences for the facts of lung datasets other than ICBHI."""
+    out = []
+    if "copd_severity" in f:
+        sev = str(f["copd_severity"])
+        out.append(
+            c(
+                "copd_sev",
+                (
+                    f"COPD severity is stage {sev[-1]} ({sev})",
+                    f"The patient's COPD severity grade is {sev[-1]} ({sev})",
+                ),
+            )
+        )
+    sound = f.get("sound_class")
+    if sound and str(sound).startswith("normal"):
+        out.append(
+            c(
+                "snd_none",
+                (
+                    "No adventitious sounds are annotated in this recording",
+                    "The recording is annotated as normal, without adventitious sounds",
+                ),
+            )
+        )
+    elif sound and str(sound).startswith("poor quality"):
+        out.append("The recording is annotated as poor quality and not assessable")
+    elif sound:
+        out.append(
+            c(
+                "snd",
+                (
+                    f"The recording is annotated with {sound}",
+                    f"Annotation of the recording: {sound}",
+                ),
+            )
+        )
+    if f.get("events"):
+        out.append(f"Annotated events: {_join(list(f['events']))}")
+    for key, name in (
+        ("cas", "continuous adventitious sounds"),
+        ("das", "discontinuous adventitious sounds"),
+    ):
+        if f.get(key) == "present":
+            out.append(f"{name[0].upper()}{name[1:]} are present")
+        elif f.get(key) == "absent":
+            out.append(f"No {name} are heard")
+    return [_sentence(x) for x in out]
 
 
 # ---------------------------------------------------------------- heart (CirCor)
@@ -287,6 +347,34 @@ def write_heart(f: Facts, c: Chooser, unit: str) -> list[str]:
                 )
             )
         )
+    heart = f.get("heart_sounds")
+    if heart:
+        sentences.append(
+            _sentence(
+                c(
+                    "hs",
+                    (
+                        f"The heart sounds are {heart}",
+                        f"Heart sounds were classified as {heart}",
+                    ),
+                )
+            )
+        )
+    defect = f.get("congenital_defect")
+    if defect and str(defect).startswith("no defect"):
+        sentences.append(_sentence("No congenital heart defect is recorded"))
+    elif defect:
+        sentences.append(
+            _sentence(
+                c(
+                    "chd",
+                    (
+                        f"The child has a congenital heart defect: {defect}",
+                        f"Congenital heart defect: {defect}",
+                    ),
+                )
+            )
+        )
     outcome = f.get("outcome")
     if outcome:
         sentences.append(
@@ -321,6 +409,12 @@ COVID_SENTENCES = {
     ),
     "fully recovered": ("The participant has fully recovered from COVID-19",),
     "under validation": ("The participant's COVID-19 status is under validation",),
+    "positive (self-reported)": ("The participant reports being COVID-19 positive",),
+    "symptomatic (no COVID-19 reported)": (
+        "The participant reports symptoms, without a COVID-19 diagnosis",
+    ),
+    "positive (test)": ("The participant tested positive for COVID-19",),
+    "negative (test)": ("The participant tested negative for COVID-19",),
 }
 
 
@@ -348,6 +442,30 @@ def write_cough(f: Facts, c: Chooser, unit: str) -> list[str]:
     symptoms = f.get("symptoms") or []
     if symptoms:
         sentences.append(_sentence(f"Reported symptoms: {_join(symptoms)}"))
+    if "respiratory_rate" in f:
+        rate = f["respiratory_rate"]
+        sentences.append(
+            _sentence(
+                c(
+                    "rr",
+                    (
+                        f"The respiratory rate was {rate} breaths per minute",
+                        f"Breathing at {rate} breaths per minute",
+                    ),
+                )
+            )
+        )
+    spiro = [
+        f"{name} {f[key]}{unit}"
+        for key, name, unit in (
+            ("fvc_l", "FVC", " L"),
+            ("fev1_l", "FEV1", " L"),
+            ("fev1_fvc", "FEV1/FVC", ""),
+        )
+        if key in f
+    ]
+    if spiro:
+        sentences.append(_sentence(f"Spirometry: {', '.join(spiro)}"))
     return sentences
 
 

@@ -1,6 +1,7 @@
 """Dataset adapters: each reads one public dataset's own layout into unified rows."""
 
 from acula_pipeline.sources.base import (
+    LABEL_VALUES,
     QUARANTINE_COLUMNS,
     RECORDING_COLUMNS,
     SOURCES,
@@ -11,11 +12,26 @@ from acula_pipeline.sources.base import (
 )
 
 # Importing the adapters registers them.
-from acula_pipeline.sources import circor, coswara, icbhi  # noqa: E402,F401  isort: skip
+from acula_pipeline.sources import (  # noqa: E402,F401  isort: skip
+    circor,
+    coswara,
+    coughvid,
+    hf_lung,
+    icbhi,
+    kauh,
+    mmlung,
+    nosemic,
+    physionet2016,
+    respiratory_tr,
+    sprsound,
+    uk_covid19,
+    zchsound,
+)
 
 __all__ = [
     "QUARANTINE_COLUMNS",
     "RECORDING_COLUMNS",
+    "LABEL_VALUES",
     "SOURCES",
     "SourceError",
     "SourceScan",

@@ -44,6 +44,12 @@ LABEL_COLUMNS = (
     "audio_quality_label",
     "sex",
     "age_years",
+    "recording_type",  # the dataset's own name for the recording (cough-shallow, …)
+    "sound_class",  # SPRSound's record annotation (Normal, CAS, DAS, …)
+    "fvc_l",  # spirometry (MMlung), litres
+    "fev1_l",
+    "fev1_fvc",  # ratio 0–1
+    "respiratory_rate",  # breaths per minute (NoseMic)
 )
 QUARANTINE_COLUMNS = ("dataset", "path", "record", "stage", "reason")
 CYCLE_COLUMNS = (
@@ -85,13 +91,23 @@ class SourceScan:
 
 Adapter = Callable[[Path, str, bool], SourceScan]
 SOURCES: dict[str, Adapter] = {}
+# adapter → label column → the values it may take (the validate stage checks them)
+LABEL_VALUES: dict[str, dict[str, frozenset[str]]] = {}
 
 
-def register(name: str) -> Callable[[Adapter], Adapter]:
-    """Register an adapter under a source name (``ingest.sources.<name>``)."""
+def register(
+    name: str, labels: dict[str, frozenset[str]] | None = None
+) -> Callable[[Adapter], Adapter]:
+    """Register an adapter under a source name (``ingest.sources.<name>``).
+
+    Args:
+        name: The adapter name.
+        labels: Label column → allowed values, checked by the validate stage.
+    """
 
     def deco(fn: Adapter) -> Adapter:
         SOURCES[name] = fn
+        LABEL_VALUES[name] = dict(labels or {})
         return fn
 
     return deco
@@ -183,6 +199,47 @@ def to_float(value: str | None) -> float | None:
         return None
     x = float(v)
     return None if math.isnan(x) else x
+
+
+def read_table(path: Path, sep: str = ",", encoding: str = "utf-8-sig") -> pd.DataFrame:
+    """Read a CSV table as strings (no type guessing), stripping header whitespace.
+
+    ``utf-8-sig`` drops a byte-order mark. Columns named ``Unnamed: k`` (a trailing
+    delimiter on every line) are dropped.
+
+    Raises:
+        SourceError: The file cannot be parsed, naming it.
+    """
+    try:
+        table = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            encoding=encoding,
+            keep_default_na=False,
+            index_col=False,
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise SourceError(f"{path}: cannot read the table ({exc})") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    table = table.loc[:, [not c.startswith("Unnamed:") for c in table.columns]]
+    return table.apply(lambda col: col.str.strip())
+
+
+def require_columns(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
+    """Raise ``SourceError`` naming the file and the missing columns."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise SourceError(
+            f"{path}: missing column(s) {missing}; found {list(table.columns)}"
+        )
+
+
+def audio_files(folder: Path, suffixes: tuple[str, ...] = (".wav",)) -> list[Path]:
+    """Audio files under ``folder`` (recursively), sorted."""
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+    )
 
 
 def scans_to_frames(

@@ -95,7 +95,7 @@ def parse_states(path: Path) -> int:
     return rows
 
 
-@register("circor2022")
+@register("circor2022", {"murmur": MURMUR, "outcome": OUTCOME})
 def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read a CirCor 2022 copy: one row per recording, murmur labels per patient."""
     scan = SourceScan()

@@ -127,7 +127,7 @@ def _label_error(meta: dict[str, Any]) -> str | None:
     return None
 
 
-@register("coswara")
+@register("coswara", {"covid_status": COVID_STATUS})
 def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read a Coswara copy: one row per audio file, labels from the participant's metadata."""
     scan = SourceScan()
@@ -181,6 +181,7 @@ def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                         "smoker": truthy(meta.get("smoker", "")),
                         "symptoms": ",".join(symptoms),
                         "audio_quality_label": quality.get(f"{pid}_{wav.stem}"),
+                        "recording_type": wav.stem,
                     },
                 )
     return scan

@@ -179,7 +179,7 @@ def parse_annotation(path: Path) -> list[tuple[float, float, int, int]]:
     return cycles
 
 
-@register("icbhi2017")
+@register("icbhi2017", {"diagnosis": DIAGNOSES})
 def scan_icbhi(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read an ICBHI 2017 copy: recordings, per-cycle labels and patient diagnoses."""
     scan = SourceScan()

@@ -19,9 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.reports.checks import CheckCfg
-from acula_pipeline.sources.circor import MURMUR, OUTCOME
-from acula_pipeline.sources.coswara import COVID_STATUS
-from acula_pipeline.sources.icbhi import DIAGNOSES
+from acula_pipeline.sources import LABEL_VALUES
 
 Severity = Literal["critical", "warning"]
 Suite = tuple[pd.DataFrame, list[Any], str | None]  # table, expectations, id column
@@ -118,23 +116,22 @@ def recordings_suite(recordings: pd.DataFrame, cfg: RecordingsCfg) -> Suite:
             column="adapter", value_set=sorted(cfg.by_adapter), severity=CRITICAL
         ),
         gxe.ExpectColumnValuesToBeInSet(
-            column="diagnosis", value_set=sorted(DIAGNOSES), severity=CRITICAL
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="murmur", value_set=sorted(MURMUR), severity=CRITICAL
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="outcome", value_set=sorted(OUTCOME), severity=CRITICAL
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="covid_status", value_set=sorted(COVID_STATUS), severity=CRITICAL
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
             column="sex", value_set=["female", "male", "other"], severity=CRITICAL
         ),
     ]
     for adapter, b in cfg.by_adapter.items():
         where = Column("adapter") == adapter
+        # Each source's label columns hold only the values its adapter knows.
+        ex += [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=column,
+                value_set=sorted(values),
+                severity=CRITICAL,
+                row_condition=where,
+            )
+            for column, values in LABEL_VALUES.get(adapter, {}).items()
+            if column in t
+        ]
         ex += [
             gxe.ExpectColumnValuesToBeInSet(
                 column="modality",

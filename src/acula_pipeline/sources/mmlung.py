@@ -1,0 +1,111 @@
+"""MMlung: phone recordings with spirometry (FVC, FEV1, FEV1/FVC) per participant."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from acula_pipeline.sources.base import (
+    SourceError,
+    SourceScan,
+    read_table,
+    recording_row,
+    register,
+    require_columns,
+    to_float,
+)
+
+# Spreadsheet column of each recording type and its modality.
+RECORDINGS = {
+    "Deep_Breath_file": ("deep_breath", "breath"),
+    "O_Single_file": ("vowel_o", "voice"),
+}
+TARGETS = {"FVC": "fvc_l", "FEV1": "fev1_l", "FEV1/FVC": "fev1_fvc"}
+ID_COLUMNS = ("ID", "Participant ID", "participant_id", "Participant", "Subject")
+SHEETS = ("All_path.xlsx", "All_path.csv")
+
+
+def read_sheet(path: Path) -> pd.DataFrame:
+    """The path/spirometry sheet as strings (``.xlsx`` through openpyxl, or ``.csv``).
+
+    Raises:
+        SourceError: The file cannot be read, naming it.
+    """
+    if path.suffix == ".csv":
+        return read_table(path)
+    try:
+        table = pd.read_excel(path, dtype=str, keep_default_na=False)
+    except ImportError as exc:
+        raise SourceError(
+            f"{path}: reading .xlsx needs openpyxl (pip install openpyxl), or save "
+            "the sheet as All_path.csv beside it"
+        ) from exc
+    except (ValueError, OSError, KeyError) as exc:
+        raise SourceError(f"{path}: cannot read the spreadsheet ({exc})") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    return table.apply(lambda col: col.astype(str).str.strip())
+
+
+@register("mmlung")
+def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Read an MMlung copy: ``All_path.xlsx`` naming each participant's deep-breath
+    and vowel-"o" recordings (paths relative to the dataset root) and spirometry.
+
+    The participant is the sheet's ID column when it has one, else the row.
+    """
+    scan = SourceScan()
+    sheet = next((root / n for n in SHEETS if (root / n).exists()), None)
+    if sheet is None:
+        raise SourceError(f"MMlung: none of {SHEETS} in {root}")
+    table = read_sheet(sheet)
+    require_columns(table, sheet, tuple(TARGETS))
+    columns = [c for c in RECORDINGS if c in table.columns]
+    if not columns:
+        raise SourceError(f"{sheet}: none of the path columns {sorted(RECORDINGS)}")
+    id_col = next((c for c in ID_COLUMNS if c in table.columns), None)
+    for n, row in enumerate(table.to_dict("records"), start=2):
+        pid = row[id_col] if id_col else f"row{n:04d}"
+        try:
+            values = {TARGETS[k]: to_float(row[k]) for k in TARGETS}
+        except ValueError:
+            values = {}
+        if len(values) != len(TARGETS) or any(
+            v is None or v <= 0 for v in values.values()
+        ):
+            for col in (c for c in columns if row[c]):
+                scan.reject(
+                    dataset,
+                    root / row[col],
+                    f"{sheet.name} line {n}: spirometry "
+                    f"{ {k: row[k] for k in TARGETS} } is not three positive numbers",
+                    record=f"participant {pid}",
+                )
+            continue
+        for col in columns:
+            if not row[col]:
+                continue
+            kind, modality = RECORDINGS[col]
+            path = Path(os.path.normpath(root / row[col]))
+            if not path.is_file():
+                scan.reject(
+                    dataset,
+                    root / row[col],
+                    f"listed in {sheet.name} line {n} but missing",
+                )
+                continue
+            recording_row(
+                scan,
+                dataset=dataset,
+                path=path,
+                recording_id=f"{dataset}/{pid}/{kind}",
+                subject_id=f"{dataset}:{pid}",
+                modality=modality,
+                body_site=None,
+                device="smartphone",
+                is_synthetic=is_synthetic,
+                metadata={"participant": pid, "recording": kind, **values},
+                labels=values | {"recording_type": kind},
+            )
+    return scan

@@ -1,0 +1,46 @@
+"""NoseMic: nasal breathing with the respiratory rate in the file name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from acula_pipeline.sources.base import SourceScan, audio_files, recording_row, register
+
+NAME = re.compile(r"^(?P<user>[^_]+)_(?P<x>[^_]+)_(?P<y>[^_]+)_(?P<rr>[^_]+)$")
+
+
+@register("nosemic")
+def scan_nosemic(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Read a NoseMic copy: ``audio/{user}_{x}_{y}_{rr}.wav``, rr in breaths/min."""
+    scan = SourceScan()
+    data = root / "audio" if (root / "audio").is_dir() else root
+    for wav in audio_files(data):
+        m = NAME.match(wav.stem)
+        try:
+            if m is None:
+                raise ValueError("file name does not follow {user}_{x}_{y}_{rr}")
+            rate = float(m["rr"])
+            if not 0 < rate < 120:
+                raise ValueError(f"respiratory rate {m['rr']!r} outside 0–120 /min")
+        except ValueError as exc:
+            scan.reject(dataset, wav, str(exc).replace("could not convert", "rr:"))
+            continue
+        recording_row(
+            scan,
+            dataset=dataset,
+            path=wav,
+            recording_id=f"{dataset}/{wav.stem}",
+            subject_id=f"{dataset}:{m['user']}",
+            modality="breath",
+            body_site="nose",
+            device=None,
+            is_synthetic=is_synthetic,
+            metadata={
+                "user": m["user"],
+                "session": f"{m['x']}_{m['y']}",
+                "respiratory_rate": rate,
+            },
+            labels={"respiratory_rate": rate, "recording_type": "nasal_breathing"},
+        )
+    return scan

@@ -1,0 +1,77 @@
+"""RespiratoryDatabase@TR: 12-channel lung sounds of COPD patients, severity 0–4."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from acula_pipeline.sources.base import (
+    SourceError,
+    SourceScan,
+    audio_files,
+    read_table,
+    recording_row,
+    register,
+    require_columns,
+)
+
+SEVERITIES = frozenset(f"COPD{k}" for k in range(5))
+NAME = re.compile(r"^(?P<patient>[A-Za-z0-9]+)_(?P<site>[LR][1-6])$")
+
+
+@register("respiratory_tr", {"diagnosis": SEVERITIES})
+def scan_respiratory_tr(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Read a Respiratory@TR copy: ``{patient}_{L|R}{1-6}.wav`` and ``Labels.csv``.
+
+    ``Labels.csv`` starts with a byte-order mark and ends each line with a comma
+    (``Patient ID,Diagnosis,``); both are handled.
+    """
+    scan = SourceScan()
+    hits = sorted(root.rglob("Labels.csv"))
+    if not hits:
+        raise SourceError(f"Respiratory@TR: Labels.csv not found under {root}")
+    labels_path = hits[0]
+    table = read_table(labels_path)
+    require_columns(table, labels_path, ("Patient ID", "Diagnosis"))
+    severity: dict[str, str] = {}
+    for n, row in enumerate(table.to_dict("records"), start=2):
+        if row["Diagnosis"] not in SEVERITIES:
+            scan.reject(
+                dataset,
+                labels_path,
+                f"line {n}: diagnosis {row['Diagnosis']!r} for patient "
+                f"{row['Patient ID']!r}; expected one of {sorted(SEVERITIES)}",
+                record=f"patient {row['Patient ID']}",
+            )
+            continue
+        severity[row["Patient ID"]] = row["Diagnosis"]
+    for wav in audio_files(root):
+        m = NAME.match(wav.stem)
+        if m is None:
+            scan.reject(dataset, wav, "file name does not follow {patient}_{L|R}{1-6}")
+            continue
+        if m["patient"] not in severity:
+            scan.reject(
+                dataset,
+                wav,
+                f"patient {m['patient']} has no valid diagnosis in {labels_path.name}",
+            )
+            continue
+        recording_row(
+            scan,
+            dataset=dataset,
+            path=wav,
+            recording_id=f"{dataset}/{wav.stem}",
+            subject_id=f"{dataset}:{m['patient']}",
+            modality="lung",
+            body_site=m["site"],
+            device=None,
+            is_synthetic=is_synthetic,
+            metadata={
+                "patient": m["patient"],
+                "channel": m["site"],
+                "copd_severity": severity[m["patient"]],
+            },
+            labels={"diagnosis": severity[m["patient"]]},
+        )
+    return scan

@@ -1,0 +1,79 @@
+"""ZCHSound (Zhejiang Children's Hospital paediatric heart sounds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acula_pipeline.sources.base import (
+    SourceError,
+    SourceScan,
+    audio_files,
+    read_table,
+    recording_row,
+    register,
+    require_columns,
+)
+
+DIAGNOSES = frozenset({"NORMAL", "ASD", "PDA", "PFO", "VSD"})
+
+
+def _is_details(path: Path) -> bool:
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        return "filename" in fh.readline().lower()
+
+
+@register("zchsound", {"diagnosis": DIAGNOSES})
+def scan_zchsound(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
+    """Read a ZCHSound copy: the clean and noisy subsets' details CSVs
+    (semicolon-separated, ``fileName;diagnosis;…``) and the ``.wav`` files they name.
+
+    ZCHSound gives one recording per child, so each file is its own subject.
+    """
+    scan = SourceScan()
+    tables = [p for p in sorted(root.rglob("*.csv")) if _is_details(p)]
+    if not tables:
+        raise SourceError(
+            f"ZCHSound: no details CSV with a fileName column under {root}"
+        )
+    files = {p.name: p for p in audio_files(root)}
+    listed: set[str] = set()
+    for table_path in tables:
+        table = read_table(table_path, sep=";")
+        require_columns(table, table_path, ("fileName", "diagnosis"))
+        subset = "noisy" if "noisy" in table_path.stem.lower() else "clean"
+        for n, row in enumerate(table.to_dict("records"), start=2):
+            name = row["fileName"]
+            if not name.lower().endswith(".wav"):
+                name += ".wav"
+            listed.add(name)
+            path = files.get(name, table_path.parent / name)
+            diagnosis = row["diagnosis"].upper()
+            if diagnosis not in DIAGNOSES:
+                scan.reject(
+                    dataset,
+                    path,
+                    f"{table_path.name} line {n}: diagnosis {row['diagnosis']!r}; "
+                    f"expected one of {sorted(DIAGNOSES)}",
+                )
+                continue
+            if name not in files:
+                scan.reject(dataset, path, f"listed in {table_path.name} but missing")
+                continue
+            extra = {k: v for k, v in row.items() if k not in ("fileName", "diagnosis")}
+            recording_row(
+                scan,
+                dataset=dataset,
+                path=path,
+                recording_id=f"{dataset}/{Path(name).stem}",
+                subject_id=f"{dataset}:{Path(name).stem}",
+                modality="heart",
+                body_site=None,
+                device=None,
+                is_synthetic=is_synthetic,
+                metadata=extra | {"subset": subset, "diagnosis": diagnosis},
+                labels={"diagnosis": diagnosis},
+            )
+    for name, path in sorted(files.items()):
+        if name not in listed:
+            scan.reject(dataset, path, "recording not listed in any details CSV")
+    return scan
