@@ -59,3 +59,28 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     SyntheticCorpus(cfg).write(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small project after a whole default run (corpus → … → evaluate) on a tiny
+    synthetic corpus: the outputs the ``acula`` commands and the notebook read."""
+    from .kedro_support import make_project, run
+
+    root = make_project(tmp_path_factory.mktemp("small_run") / "project")
+    fast = {"epochs": 1, "progress": False, "batch_size": 16}
+    gen = {"subjects": {"icbhi2017": 12, "circor2022": 12, "coswara": 12}}
+    run(
+        root,
+        ["corpus", "ingest", "reports", "validate", "pretrain", "align", "evaluate"],
+        {
+            "ingest": {"sources": {"synthetic": {"generate": gen}}},
+            "pretrain": {"train": fast},
+            "align": {"train": fast},
+            "evaluate": {
+                "probe": {"epochs": 4, "seeds": [0], "bootstrap": 20},
+                "embed": {"progress": False},
+            },
+        },
+    )
+    return root

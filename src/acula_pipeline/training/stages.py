@@ -24,7 +24,7 @@ from acula_pipeline.models import (
     load_encoder,
 )
 from acula_pipeline.models.losses import LOSSES
-from acula_pipeline.models.teachers import TEACHERS
+from acula_pipeline.models.teachers import TEACHERS, TextTeacher
 from acula_pipeline.runtime import path_fingerprint
 from acula_pipeline.training.data import (
     ClipDataset,
@@ -205,8 +205,8 @@ def pretrain(
     return _artifact(model, config), pd.DataFrame(curve)
 
 
-def teacher_cache(t: TeacherParams, cache_dir: str | Path) -> EmbeddingCache:
-    """The configured frozen teacher behind its on-disk embedding cache."""
+def build_teacher(t: TeacherParams) -> TextTeacher:
+    """The configured frozen text teacher (nothing is downloaded)."""
     if t.name not in TEACHERS:
         raise KeyError(f"unknown teacher {t.name!r}; known: {sorted(TEACHERS)}")
     kwargs: dict[str, Any] = {"max_length": t.max_length}
@@ -214,7 +214,12 @@ def teacher_cache(t: TeacherParams, cache_dir: str | Path) -> EmbeddingCache:
         kwargs["pooling"] = t.pooling
     if t.path is None and t.name != "sentence_encoder":
         raise ValueError(f"align.teacher.path is required for teacher {t.name!r}")
-    teacher = TEACHERS[t.name](t.path, **kwargs)
+    return TEACHERS[t.name](t.path, **kwargs)
+
+
+def teacher_cache(t: TeacherParams, cache_dir: str | Path) -> EmbeddingCache:
+    """The configured frozen teacher behind its on-disk embedding cache."""
+    teacher = build_teacher(t)
     return EmbeddingCache(cache_dir, teacher, teacher.pooling)
 
 

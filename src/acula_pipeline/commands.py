@@ -1,0 +1,371 @@
+"""``acula``: use a trained model outside the pipeline.
+
+    acula embed data/06_models/aligned recordings/ -o embeddings.parquet
+    acula zero-shot data/06_models/aligned a.wav b.wav -c "No murmur." -c "A murmur."
+    acula export data/06_models/aligned -o encoder.onnx
+    acula info data/06_models/aligned
+
+Every command takes a model folder written by the pipeline (``config.json`` and
+``model.safetensors``). Nothing is downloaded: the text teacher is the one the model
+was aligned with, from its package or local path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from acula_pipeline import __version__
+
+log = logging.getLogger("acula_pipeline")
+
+MODEL = click.argument("model", type=click.Path(path_type=Path), metavar="MODEL_DIR")
+FEATURES = click.option(
+    "--features",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Feature store whose meta.json gives the frontend the model was trained with "
+    "[default: data/03_primary/features if present, else the pipeline defaults].",
+)
+DEVICE = click.option(
+    "--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps"
+)
+BATCH = click.option(
+    "--batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Clips per batch.",
+)
+PROGRESS = click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar."
+)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _setup_logging(verbose: bool) -> None:
+    # A no-op where the root logger is already configured (e.g. under pytest).
+    logging.basicConfig(format="%(levelname)s %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="acula")
+@click.option("-v", "--verbose", is_flag=True, help="Say what is done to each file.")
+def main(verbose: bool) -> None:
+    """Embed audio, classify it zero-shot, export or describe a trained encoder."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    _setup_logging(verbose)
+
+
+def _load(model_dir: Path) -> Any:
+    from acula_pipeline.inference import ModelError, load_model
+
+    try:
+        return load_model(model_dir)
+    except ModelError as exc:
+        _fail(str(exc))
+
+
+def _embed(
+    model: Any, inputs: tuple[str, ...], features: Path | None, **kw: Any
+) -> Any:
+    from acula_pipeline.inference import (
+        ModelError,
+        audio_inputs,
+        embed_files,
+        frontend_settings,
+    )
+
+    try:
+        files = audio_inputs(inputs)
+        cfg, policy = frontend_settings(features)
+    except (FileNotFoundError, ModelError) as exc:
+        _fail(str(exc))
+    if not files:
+        _fail(f"no audio files in {', '.join(inputs)}")
+    result = embed_files(model, files, cfg, policy, **kw)
+    resampled = sum("resampled" in n for n in result.table["notices"])
+    if resampled:
+        click.echo(
+            f"note: {resampled} file(s) resampled to {cfg.sample_rate} Hz "
+            "(the model's rate); -v lists them",
+            err=True,
+        )
+    for path, reason in result.failed:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    if result.table.empty:
+        _fail(f"none of the {len(files)} file(s) could be read")
+    return result
+
+
+@main.command()
+@MODEL
+@click.argument("inputs", nargs=-1, required=True, metavar="AUDIO...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Parquet file to write: path, sample_rate, duration_s, n_clips, notices, "
+    "embedding (and projection).",
+)
+@click.option(
+    "--projection/--no-projection",
+    default=False,
+    show_default=True,
+    help="Also write the aligned audio head's output (the shared audio-text space).",
+)
+@FEATURES
+@BATCH
+@DEVICE
+@PROGRESS
+def embed(
+    model: Path,
+    inputs: tuple[str, ...],
+    output: Path,
+    projection: bool,
+    features: Path | None,
+    batch_size: int,
+    device: str,
+    progress: bool,
+) -> None:
+    """Embed audio files (or every audio file under folders) with MODEL_DIR's encoder.
+
+    Each file is cut into the pipeline's clips (8.19 s windows, 50 % overlap) and its
+    embedding is the mean of its clips'. Files at another sample rate are resampled;
+    unreadable files are skipped and listed.
+    """
+    m = _load(model)
+    if projection and not m.aligned:
+        _fail(f"{model}: --projection needs an aligned model (with projection heads)")
+    result = _embed(
+        m,
+        inputs,
+        features,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        projection=projection,
+    )
+    table = result.table.copy()
+    for col in ("embedding", "projection"):
+        if col in table:
+            table[col] = [v.astype("float32").tolist() for v in table[col]]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(output, index=False)
+    click.echo(
+        f"wrote {len(table)} embedding(s) of dimension {m.encoder.embed_dim} to {output}"
+        + (f"; {len(result.failed)} file(s) skipped" if result.failed else "")
+    )
+
+
+@main.command("zero-shot")
+@MODEL
+@click.argument("inputs", nargs=-1, required=True, metavar="AUDIO...")
+@click.option(
+    "-c",
+    "--class",
+    "classes",
+    multiple=True,
+    help="A class description (give two or more), e.g. -c 'A heart murmur is heard.'",
+)
+@click.option(
+    "--classes-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A text file with one class description per line.",
+)
+@click.option(
+    "--temperature",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Softmax temperature over the cosine similarities.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the table as .csv or .parquet instead of printing it.",
+)
+@FEATURES
+@BATCH
+@DEVICE
+@PROGRESS
+def zero_shot(
+    model: Path,
+    inputs: tuple[str, ...],
+    classes: tuple[str, ...],
+    classes_file: Path | None,
+    temperature: float,
+    output: Path | None,
+    features: Path | None,
+    batch_size: int,
+    device: str,
+    progress: bool,
+) -> None:
+    """Probability of each class description for each audio file.
+
+    Audio and descriptions meet in the aligned model's shared space (audio head on
+    the encoder, text head on the frozen teacher); the probabilities are a softmax
+    over their cosine similarities. Models aligned with cka_feature do not pair a
+    clip with its own text, so expect little from their zero-shot scores.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from acula_pipeline.inference import zero_shot as classify
+
+    texts = list(classes)
+    if classes_file is not None:
+        texts += [
+            ln.strip() for ln in classes_file.read_text().splitlines() if ln.strip()
+        ]
+    if len(texts) < 2:
+        _fail("give at least two class descriptions (-c TEXT ... or --classes-file)")
+    m = _load(model)
+    if not m.aligned:
+        _fail(f"{model}: zero-shot needs an aligned model, e.g. data/06_models/aligned")
+    if m.config.get("params", {}).get("loss") == "cka_feature":
+        click.echo(
+            "note: this model was aligned with cka_feature, which never pairs a clip "
+            "with its own text; its zero-shot scores are expected near chance",
+            err=True,
+        )
+    result = _embed(
+        m, inputs, features, batch_size=batch_size, device=device, progress=progress
+    )
+    emb = np.stack(result.table["embedding"].to_list())
+    probs = classify(m, emb, texts, temperature)
+    table = pd.DataFrame(probs, columns=texts)
+    table.insert(0, "path", result.table["path"].to_list())
+    table["predicted"] = [texts[i] for i in probs.argmax(axis=1)]
+    if output is None:
+        with pd.option_context("display.width", 200, "display.max_colwidth", 40):
+            click.echo(table.to_string(index=False, float_format="%.3f"))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".parquet":
+        table.to_parquet(output, index=False)
+    else:
+        table.to_csv(output, index=False)
+    click.echo(f"wrote {len(table)} row(s) x {len(texts)} classes to {output}")
+
+
+@main.command()
+@MODEL
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="File to write (encoder.onnx, encoder.pt).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx", "torchscript"]),
+    default=None,
+    help="[default: from the output's suffix, .pt/.ts → torchscript, else onnx]",
+)
+@click.option(
+    "--tolerance",
+    default=1e-4,
+    show_default=True,
+    type=float,
+    help="Largest allowed absolute difference to PyTorch on the check inputs.",
+)
+@click.option(
+    "--check-audio",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    help="Audio files whose clips are added to the random check inputs.",
+)
+@FEATURES
+def export(
+    model: Path,
+    output: Path,
+    fmt: str | None,
+    tolerance: float,
+    check_audio: tuple[Path, ...],
+    features: Path | None,
+) -> None:
+    """Export MODEL_DIR's encoder: log-mel clips (batch, frames, n_mels) → embeddings.
+
+    The exported model is run on check inputs (random clips, plus clips of
+    --check-audio files) next to the PyTorch model; the export fails if any output
+    differs by more than --tolerance.
+    """
+    import numpy as np
+    import torch
+
+    from acula_pipeline.inference import (
+        export_onnx,
+        export_torchscript,
+        file_clips,
+        frontend_settings,
+        sample_inputs,
+    )
+
+    m = _load(model)
+    fmt = fmt or ("torchscript" if output.suffix in (".pt", ".ts") else "onnx")
+    x = sample_inputs(m)
+    if check_audio:
+        cfg, policy = frontend_settings(features)
+        real = np.concatenate(
+            [file_clips(p, cfg, policy).features for p in check_audio]
+        )
+        x = torch.cat([x, torch.from_numpy(real)])
+    diff = (export_onnx if fmt == "onnx" else export_torchscript)(m, output, x)
+    if not diff <= tolerance:
+        output.unlink(missing_ok=True)
+        _fail(
+            f"{fmt} export differs from PyTorch by {diff:.2e} > {tolerance:.0e} on "
+            f"{len(x)} check inputs; nothing written"
+        )
+    click.echo(
+        f"wrote {output} ({fmt}); largest difference to PyTorch on {len(x)} inputs: "
+        f"{diff:.2e} (tolerance {tolerance:.0e})"
+    )
+
+
+@main.command()
+@MODEL
+@click.option(
+    "--metrics",
+    type=click.Path(path_type=Path),
+    default=Path("data/08_reporting/metrics.json"),
+    show_default=True,
+    help="Evaluation metrics to show with the model (skipped if absent).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(model: Path, metrics: Path, as_json: bool) -> None:
+    """What MODEL_DIR holds: encoder, teacher, training data hash, metrics."""
+    from acula_pipeline.inference import model_summary
+
+    m = _load(model)
+    evaluation = json.loads(metrics.read_text()) if metrics.is_file() else None
+    summary = model_summary(m, evaluation)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        click.echo(f"{key:>20}: {value}")
+    if summary.get("synthetic_data"):
+        click.echo("note: trained on the SYNTHETIC corpus; its numbers are synthetic")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,400 @@
+"""Using a trained model outside the pipeline: embeddings, zero-shot, export, info.
+
+Audio goes through exactly the pipeline's path: decoded, mixed to mono, resampled to
+the frontend's rate, cut into the ingest windows (``ClipPolicy``: 8.19 s, 50 %
+overlap, short clips repeated), turned into log-mel features, stored as float16 (as
+the feature shards are) and embedded by the frozen encoder; a recording's embedding
+is the mean of its windows' (OPERA-GT). The ``acula`` command line is a thin layer
+over these functions in ``commands.py`` (not ``cli.py``: Kedro reserves that module
+name for project CLI plugins).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from acula_pipeline.audio.features import clip_features, recording_clips
+from acula_pipeline.audio.framing import ClipPolicy, window_starts
+from acula_pipeline.audio.frontend import FrontendCfg
+from acula_pipeline.audio.io import AudioReadError, audio_info
+from acula_pipeline.evaluation.zero_shot import SharedSpace, zero_shot_scores
+from acula_pipeline.models import AudioEncoder, load_encoder
+from acula_pipeline.runtime import resolve_device
+from acula_pipeline.training.engine import autocast
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".webm", ".m4a", ".mp4", ".aac")
+DEFAULT_FEATURES = Path("data/03_primary/features")
+
+
+class ModelError(ValueError):
+    """A model folder is missing or incomplete; the message names what is missing."""
+
+
+@dataclass
+class Model:
+    """A saved baseline or aligned model: its config, encoder and (aligned) heads."""
+
+    path: Path
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    encoder: AudioEncoder
+    space: SharedSpace | None = None
+
+    @property
+    def aligned(self) -> bool:
+        return self.space is not None
+
+
+def load_model(path: str | Path) -> Model:
+    """Load ``config.json`` + ``model.safetensors`` from a model folder.
+
+    Raises:
+        ModelError: The folder or one of its files is missing or unreadable.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    for name in ("config.json", "model.safetensors"):
+        if not (path / name).is_file():
+            raise ModelError(
+                f"{path}: no {name}; expected a model folder written by the pipeline, "
+                "e.g. data/06_models/aligned (run `make run` or `dvc repro` first)"
+            )
+    try:
+        config = json.loads((path / "config.json").read_text())
+        state = load_file(path / "model.safetensors")
+    except (json.JSONDecodeError, OSError, RuntimeError) as exc:
+        raise ModelError(f"{path}: unreadable model files ({exc})") from exc
+    if "encoder" not in config:
+        raise ModelError(f"{path}/config.json: no 'encoder' entry; not a model config")
+    encoder = load_encoder({"config": config, "state_dict": state}).eval()
+    space = None
+    if any(k.startswith("audio_head.") for k in state):
+        space = SharedSpace({"config": config, "state_dict": state})
+    return Model(path, config, state, encoder, space)
+
+
+def frontend_settings(
+    features: str | Path | None = None,
+) -> tuple[FrontendCfg, ClipPolicy]:
+    """The log-mel settings and clip policy the model was trained with.
+
+    Read from the feature store's ``meta.json`` (``features``, default
+    ``data/03_primary/features`` when it exists); otherwise the defaults, which are
+    the pipeline's (a notice says so).
+    """
+    folder = Path(features) if features is not None else DEFAULT_FEATURES
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        if features is not None:
+            raise ModelError(f"{folder}: no meta.json; not a feature store folder")
+        log.warning(
+            "No %s: using the default frontend (16 kHz, 64 mels, 8.19 s clips)",
+            meta_path,
+        )
+        return FrontendCfg(), _policy(FrontendCfg().clip_seconds, "repeat")
+    meta = json.loads(meta_path.read_text())
+    cfg = FrontendCfg(**meta["frontend"])
+    return cfg, _policy(cfg.clip_seconds, meta.get("pad_mode", "repeat"))
+
+
+def _policy(clip_seconds: float, pad_mode: str) -> ClipPolicy:
+    # Window overlap and tail are not in the feature store's meta.json: the
+    # pipeline's defaults (ingest.clips) are used.
+    return ClipPolicy(
+        clip_seconds=clip_seconds, overlap=0.5, min_tail_seconds=2.0, pad_mode=pad_mode
+    )
+
+
+def audio_inputs(items: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to the audio files below them (sorted).
+
+    Raises:
+        FileNotFoundError: An item does not exist, naming it.
+    """
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES
+            )
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return out
+
+
+@dataclass
+class Clips:
+    """One recording's encoder inputs and what was done to get them."""
+
+    path: Path
+    features: np.ndarray  # (windows, frames, n_mels) float32
+    sample_rate: int  # native
+    duration_s: float
+    notices: list[str] = field(default_factory=list)
+
+
+def file_clips(path: Path, cfg: FrontendCfg, policy: ClipPolicy) -> Clips:
+    """Decode, resample and window one file into log-mel clips.
+
+    Raises:
+        AudioReadError: The file cannot be decoded or holds no audio.
+    """
+    info = audio_info(path)
+    if info.frames == 0:
+        raise AudioReadError(f"{path}: empty audio (0 samples)")
+    notices = []
+    if info.sample_rate != cfg.sample_rate:
+        notices.append(f"resampled from {info.sample_rate} Hz to {cfg.sample_rate} Hz")
+    if info.channels > 1:
+        notices.append(f"{info.channels} channels mixed to mono")
+    starts = window_starts(info.duration_s, policy)
+    spans = [(s, s + policy.clip_seconds) for s in starts]
+    clips = recording_clips(str(path), spans, cfg, policy.pad_mode)
+    # float16 as in the feature shards, so embeddings equal the pipeline's.
+    feats = clip_features(clips, cfg).astype(np.float16).astype(np.float32)
+    return Clips(path, feats, info.sample_rate, info.duration_s, notices)
+
+
+@torch.no_grad()
+def encode_clips(
+    encoder: AudioEncoder, feats: np.ndarray, batch_size: int, device: str
+) -> np.ndarray:
+    """Encoder embeddings ``(n, dim)`` of log-mel clips, batched, no grad."""
+    if encoder.input_kind != "logmel":
+        raise ModelError(
+            f"encoder {encoder.spec().get('name')} reads waveforms; acula embeds with "
+            "log-mel encoders only"
+        )
+    dev = resolve_device(device)
+    encoder.to(dev)
+    out = []
+    for i in range(0, len(feats), batch_size):
+        x = torch.from_numpy(feats[i : i + batch_size]).to(dev)
+        with autocast(dev):
+            out.append(encoder.encode_audio(x).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+@dataclass
+class Embedded:
+    """Embeddings per file and the files that could not be read, with reasons."""
+
+    table: pd.DataFrame  # path, sample_rate, duration_s, n_clips, notices, embedding
+    failed: list[tuple[str, str]]
+
+
+def embed_files(
+    model: Model,
+    files: Sequence[Path],
+    cfg: FrontendCfg,
+    policy: ClipPolicy,
+    batch_size: int = 32,
+    device: str = "auto",
+    progress: bool = True,
+    projection: bool = False,
+) -> Embedded:
+    """One embedding per file: the mean of its windows' encoder embeddings.
+
+    Args:
+        projection: Also add ``projection``, the aligned audio head's L2-normalised
+            output (the shared audio–text space).
+    """
+    from tqdm.auto import tqdm
+
+    rows, failed = [], []
+    for path in tqdm(files, desc="embed", unit="file", disable=not progress):
+        try:
+            clips = file_clips(path, cfg, policy)
+        except AudioReadError as exc:
+            failed.append((str(path), str(exc)))
+            log.error("Skipped %s", exc)
+            continue
+        for notice in clips.notices:
+            log.info("%s: %s", path, notice)
+        emb = encode_clips(model.encoder, clips.features, batch_size, device)
+        rows.append(
+            {
+                "path": str(path),
+                "sample_rate": clips.sample_rate,
+                "duration_s": round(clips.duration_s, 4),
+                "n_clips": len(clips.features),
+                "notices": "; ".join(clips.notices),
+                "embedding": emb.mean(axis=0),
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "path",
+            "sample_rate",
+            "duration_s",
+            "n_clips",
+            "notices",
+            "embedding",
+        ],
+    )
+    if projection and len(table):
+        if model.space is None:
+            raise ModelError(
+                f"{model.path}: not an aligned model (no projection heads)"
+            )
+        proj = model.space.project(np.stack(table["embedding"].to_list()), "audio")
+        table["projection"] = list(proj)
+    return Embedded(table, failed)
+
+
+def text_teacher(model: Model) -> Any:
+    """The frozen text teacher the model was aligned with (from its config)."""
+    from acula_pipeline.training.stages import TeacherParams, build_teacher
+
+    params = TeacherParams(**model.config["params"]["teacher"])
+    return build_teacher(params)
+
+
+def zero_shot(
+    model: Model,
+    embeddings: np.ndarray,
+    descriptions: Sequence[str],
+    temperature: float = 0.1,
+) -> np.ndarray:
+    """Class probabilities ``(n, classes)``: a softmax over the cosine similarities
+    of each recording to each description in the shared space, divided by
+    ``temperature``.
+
+    Raises:
+        ModelError: The model is not aligned (it has no text head).
+    """
+    if model.space is None:
+        raise ModelError(
+            f"{model.path}: zero-shot needs an aligned model (with projection heads), "
+            "e.g. data/06_models/aligned"
+        )
+    if len(descriptions) < 2:
+        raise ValueError("zero-shot needs at least two class descriptions")
+    teacher = text_teacher(model)
+    # One text per batch, as the pipeline embeds reports (no padding effects).
+    text = teacher.encode(list(descriptions), batch_size=1).float().cpu().numpy()
+    sims = zero_shot_scores(model.space, embeddings, text)
+    return torch.softmax(torch.as_tensor(sims) / temperature, dim=1).numpy()
+
+
+# ---------------------------------------------------------------- export
+
+
+class _Embedder(torch.nn.Module):
+    """``forward(logmel (batch, frames, n_mels)) → (batch, dim)`` for export."""
+
+    def __init__(self, encoder: AudioEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode_audio(logmel)
+
+
+def sample_inputs(model: Model, n: int = 3, seed: int = 0) -> torch.Tensor:
+    """Log-mel-shaped inputs in [0, 1] for checking an export."""
+    enc = model.config["encoder"]
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, int(enc["n_frames"]), int(enc["n_mels"]), generator=g)
+
+
+def export_onnx(
+    model: Model, out: Path, check_inputs: torch.Tensor | None = None
+) -> float:
+    """Write the encoder as ONNX (dynamic batch) and return the largest absolute
+    difference between ONNX Runtime and PyTorch on ``check_inputs``."""
+    import onnx
+    import onnxruntime as ort
+
+    module = _Embedder(model.encoder.cpu()).eval()
+    x = check_inputs if check_inputs is not None else sample_inputs(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        module,
+        (x[:2],),
+        str(out),
+        input_names=["logmel"],
+        output_names=["embedding"],
+        dynamic_shapes={"logmel": {0: torch.export.Dim("batch")}},
+        verbose=False,
+    )
+    proto = onnx.load(str(out))
+    for key, value in model_summary(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = f"acula.{key}", json.dumps(value, default=str)
+    onnx.save(proto, str(out))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"logmel": x.numpy()})[0]
+    with torch.no_grad():
+        want = module(x).numpy()
+    return float(np.abs(got - want).max())
+
+
+def export_torchscript(
+    model: Model, out: Path, check_inputs: torch.Tensor | None = None
+) -> float:
+    """Write the encoder as a traced TorchScript module (usable as the
+    ``torchscript`` student) and return its largest difference to PyTorch."""
+    import warnings
+
+    module = _Embedder(model.encoder.cpu()).eval()
+    x = check_inputs if check_inputs is not None else sample_inputs(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TorchScript is deprecated in torch ≥ 2.9
+        traced = torch.jit.trace(module, x[:2])
+        traced.save(str(out))
+        loaded = torch.jit.load(str(out))
+        return float((loaded(x) - module(x)).abs().max())
+
+
+# ---------------------------------------------------------------- info
+
+
+def model_summary(
+    model: Model, metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a model folder holds, for ``acula info`` and the ONNX metadata."""
+    c = model.config
+    params = c.get("params", {})
+    n_params = sum(int(v.numel()) for v in model.state_dict.values())
+    out: dict[str, Any] = {
+        "path": str(model.path),
+        "kind": c.get("kind", "pretrained encoder"),
+        "encoder": c.get("encoder"),
+        "embed_dim": int(model.encoder.embed_dim),
+        "parameters": n_params,
+        "aligned": model.aligned,
+        "teacher": c.get("teacher"),
+        "loss": params.get("loss"),
+        "training_data_hash": c.get("data"),
+        "code_hash": c.get("code"),
+        "baseline_hash": c.get("baseline"),
+        "trained_subjects": len(c.get("trained_subjects", [])),
+        "synthetic_data": c.get("is_synthetic"),
+    }
+    if metrics is not None:
+        out["metrics"] = {
+            "synthetic": metrics.get("synthetic"),
+            "mean_auroc": metrics.get("mean_auroc"),
+            "leakage_audit_ok": metrics.get("leakage_audit_ok"),
+        }
+    return {k: v for k, v in out.items() if v is not None}
