@@ -219,7 +219,9 @@ def zero_shot(
     Audio and descriptions meet in the aligned model's shared space (audio head on
     the encoder, text head on the frozen teacher); the probabilities are a softmax
     over their cosine similarities. Models aligned with cka_feature do not pair a
-    clip with its own text, so expect little from their zero-shot scores.
+    clip with its own text, so expect little from their zero-shot scores. For CKA
+    losses the projections are centred over the files given (as in the evaluation),
+    so give a representative set of files rather than one.
     """
     import numpy as np
     import pandas as pd
