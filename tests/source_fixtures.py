@@ -216,11 +216,14 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
     audio.append("P08888,P08888_exhalation.wav,0,")  # not in participant_metadata
     audio.append("P00000,,0,P00000_missing.wav")  # listed, no file
     wav(root / "audio" / "stray.wav", 48000, seconds)  # on disk, listed nowhere
+    # A listed name in two folders: ambiguous, both copies quarantined.
+    wav(root / "audio_backup" / f"P{n - 1:05d}_cough.wav", 48000, seconds)
+    del labels[f"uk_covid19/P{n - 1:05d}/cough"]
     (root / "participant_metadata.csv").write_text("\n".join(people) + "\n")
     (root / "audio_metadata.csv").write_text("\n".join(audio) + "\n")
     (root / "train_test_splits.csv").write_text("\n".join(splits) + "\n")
     return Expect(
-        recordings=2 * n,
+        recordings=2 * n - 1,
         sample_rate=48000,
         labels=labels,
         quarantined={
@@ -228,6 +231,8 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
             "P08888_exhalation.wav": "is not in participant_metadata.csv",
             "P00000_missing.wav": "listed in audio_metadata.csv but missing",
             "stray.wav": "not listed in audio_metadata.csv",
+            f"audio/P{n - 1:05d}_cough.wav": "is ambiguous: also at",
+            f"audio_backup/P{n - 1:05d}_cough.wav": "is ambiguous: also at",
         },
         subjects=n,
     )
@@ -392,6 +397,7 @@ def zchsound(root: Path, seconds: float = 1.0) -> Expect:
             wav(d / "ZCH0050.wav", 4000, seconds)
             rows.append("ZCH0050.wav;F;3;TOF")  # not a class of this dataset
             rows.append("ZCH0051.wav;M;4;ASD")  # listed, no file
+            rows.append("ZCH0001.wav;F;2;VSD")  # listed a second time
         (root / f"{subset}_details.csv").write_text("\n".join(rows) + "\n")
     wav(root / "Clean Heartsound Data" / "ZCH0099.wav", 4000, seconds)
     return Expect(
@@ -402,6 +408,7 @@ def zchsound(root: Path, seconds: float = 1.0) -> Expect:
             "ZCH0050.wav": "diagnosis 'TOF'",
             "ZCH0051.wav": "listed in clean_details.csv but missing",
             "ZCH0099.wav": "not listed in any details CSV",
+            "clean_details.csv line 8": "listed a second time",
         },
         subjects=6,
     )
@@ -510,7 +517,10 @@ def nosemic(root: Path, users: int = 4, per_user: int = 2, seconds: float = 1.0)
         recordings=users * per_user,
         sample_rate=16000,
         labels=labels,
-        quarantined={"u9_0_1_fast.wav": "rr:", "u9_0.wav": "does not follow"},
+        quarantined={
+            "u9_0_1_fast.wav": "respiratory rate 'fast' in the file name is not a number",
+            "u9_0.wav": "does not follow",
+        },
         subjects=users,
     )
 
@@ -547,6 +557,7 @@ def mmlung(root: Path, participants: int = 4, seconds: float = 1.0) -> Expect:
     ws.append(
         ["M91", "./Trimmed_Data_from_phone/M91/Deep_Breath.wav", "", 3.1, 2.5, 0.8]
     )
+    ws.append(["M92", "", "", 3.1, 2.5, 0.8])  # no recording path
     wb.save(root / "All_path.xlsx")
     return Expect(
         recordings=2 * participants,
@@ -555,6 +566,7 @@ def mmlung(root: Path, participants: int = 4, seconds: float = 1.0) -> Expect:
         quarantined={
             "M90/Deep_Breath.wav": "is not three positive numbers",
             "M91/Deep_Breath.wav": "listed in All_path.xlsx line 7 but missing",
+            "participant M92": "line 8: no recording path",
         },
         subjects=participants,
     )

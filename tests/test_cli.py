@@ -5,6 +5,7 @@ against PyTorch, ``info``, and the clear errors."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -235,6 +236,18 @@ def test_onnx_and_torchscript_exports_match_pytorch(project, tmp_path):
         ok=False,
     )
     assert "nothing written" in res.output and not (tmp_path / "e.onnx").exists()
+    (tmp_path / "bad.wav").write_text("not audio")
+    res = acula(
+        project,
+        "export",
+        "data/06_models/aligned",
+        "-o",
+        str(tmp_path / "f.onnx"),
+        "--check-audio",
+        str(tmp_path / "bad.wav"),
+        ok=False,
+    )
+    assert "--check-audio:" in res.output and "bad.wav: unreadable audio" in res.output
 
 
 @pytest.mark.slow
@@ -254,3 +267,7 @@ def test_info_describes_the_model_and_its_metrics(project, tmp_path):
     assert info["metrics"]["mean_auroc"] == {"aligned": 0.7}
     text = acula(project, "info", "data/06_models/baseline_encoder").output
     assert "aligned: False" in text and "SYNTHETIC" in text
+    assert "mean_auroc" in text  # this project's own model: its last run's metrics
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(project / "data/06_models/baseline_encoder", copy)
+    assert "mean_auroc" not in acula(project, "info", str(copy)).output

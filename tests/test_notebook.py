@@ -3,7 +3,6 @@ cannot rot."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -34,4 +33,4 @@ def test_results_notebook_executes(small_run: Path, monkeypatch):
     assert "synthetic data: True" in text and "### Results (SYNTHETIC" in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # ROC curves, embedding map, reports with spectrograms
-    assert f"project: {small_run}" in text and os.path.isdir(small_run)
+    assert f"project: {small_run}" in text

@@ -323,10 +323,15 @@ def export(
     fmt = fmt or ("torchscript" if output.suffix in (".pt", ".ts") else "onnx")
     x = sample_inputs(m)
     if check_audio:
+        from acula_pipeline.audio.io import AudioReadError
+
         cfg, policy = frontend_settings(features)
-        real = np.concatenate(
-            [file_clips(p, cfg, policy).features for p in check_audio]
-        )
+        try:
+            real = np.concatenate(
+                [file_clips(p, cfg, policy).features for p in check_audio]
+            )
+        except AudioReadError as exc:
+            _fail(f"--check-audio: {exc}")
         x = torch.cat([x, torch.from_numpy(real)])
     diff = (export_onnx if fmt == "onnx" else export_torchscript)(m, output, x)
     if not diff <= tolerance:
@@ -345,18 +350,26 @@ def export(
 @MODEL
 @click.option(
     "--metrics",
-    type=click.Path(path_type=Path),
-    default=Path("data/08_reporting/metrics.json"),
-    show_default=True,
-    help="Evaluation metrics to show with the model (skipped if absent).",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Evaluation metrics to show with the model [default: "
+    "data/08_reporting/metrics.json when MODEL_DIR is this project's "
+    "data/06_models/aligned or baseline_encoder].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(model: Path, metrics: Path, as_json: bool) -> None:
+def info(model: Path, metrics: Path | None, as_json: bool) -> None:
     """What MODEL_DIR holds: encoder, teacher, training data hash, metrics."""
     from acula_pipeline.inference import model_summary
 
     m = _load(model)
-    evaluation = json.loads(metrics.read_text()) if metrics.is_file() else None
+    if metrics is None:
+        # The last run's metrics describe this project's own models only.
+        own = {
+            Path("data/06_models", n).resolve() for n in ("aligned", "baseline_encoder")
+        }
+        default = Path("data/08_reporting/metrics.json")
+        metrics = default if model.resolve() in own and default.is_file() else None
+    evaluation = json.loads(metrics.read_text()) if metrics is not None else None
     summary = model_summary(m, evaluation)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))

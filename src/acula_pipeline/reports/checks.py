@@ -322,17 +322,6 @@ def _most_audible(text: str, value: Any, facts: Facts) -> tuple[bool | None, lis
     return want in found, problems
 
 
-@fact_check("outcome")
-def _outcome(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
-    want = str(value).lower()
-    said = set()
-    for s in sentences(text.lower()):
-        if "outcome" in s:
-            said |= set(re.findall(r"\b(abnormal|normal)\b", s))
-    problems = [f"outcome stated as {w}, metadata says {value}" for w in said - {want}]
-    return want in said, problems
-
-
 _COVID_POS = re.compile(
     r"(?:covid(?:-19)?|sars-cov-2)\W+(?:test\W+)?(?:is\W+|was\W+)?positive|"
     r"positive\W+for\W+(?:covid|sars)|tested\W+positive"
@@ -426,6 +415,7 @@ def _stated_in(key: str, words: tuple[str, ...], name: str) -> FactCheck:
     return check
 
 
+FACT_CHECKS["outcome"] = _stated_in(r"outcome", ("normal", "abnormal"), "outcome")
 FACT_CHECKS["heart_sounds"] = _stated_in(
     r"heart sounds?", ("normal", "abnormal"), "heart sounds"
 )

@@ -242,6 +242,32 @@ def audio_files(folder: Path, suffixes: tuple[str, ...] = (".wav",)) -> list[Pat
     )
 
 
+def index_by_name(
+    files: list[Path], dataset: str, scan: SourceScan
+) -> tuple[dict[str, Path], set[str]]:
+    """Files by name, for tables that name files without folders, and the ambiguous
+    names.
+
+    A name found in two folders is ambiguous: every copy is quarantined (with the
+    other's path) rather than one silently shadowing the other.
+    """
+    by_name: dict[str, list[Path]] = {}
+    for f in files:
+        by_name.setdefault(f.name, []).append(f)
+    out, ambiguous = {}, set()
+    for name, paths in by_name.items():
+        if len(paths) == 1:
+            out[name] = paths[0]
+            continue
+        for p in paths:
+            others = ", ".join(str(q) for q in paths if q != p)
+            scan.reject(
+                dataset, p, f"file name {name!r} is ambiguous: also at {others}"
+            )
+        ambiguous.add(name)
+    return out, ambiguous
+
+
 def scans_to_frames(
     scans: list[SourceScan],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -67,6 +67,14 @@ def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     id_col = next((c for c in ID_COLUMNS if c in table.columns), None)
     for n, row in enumerate(table.to_dict("records"), start=2):
         pid = row[id_col] if id_col else f"row{n:04d}"
+        if not any(row[c] for c in columns):
+            scan.reject(
+                dataset,
+                sheet,
+                f"{sheet.name} line {n}: no recording path in {columns}",
+                record=f"participant {pid}",
+            )
+            continue
         try:
             values = {TARGETS[k]: to_float(row[k]) for k in TARGETS}
         except ValueError:

@@ -17,14 +17,20 @@ def scan_nosemic(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     data = root / "audio" if (root / "audio").is_dir() else root
     for wav in audio_files(data):
         m = NAME.match(wav.stem)
+        if m is None:
+            scan.reject(dataset, wav, "file name does not follow {user}_{x}_{y}_{rr}")
+            continue
         try:
-            if m is None:
-                raise ValueError("file name does not follow {user}_{x}_{y}_{rr}")
             rate = float(m["rr"])
-            if not 0 < rate < 120:
-                raise ValueError(f"respiratory rate {m['rr']!r} outside 0–120 /min")
-        except ValueError as exc:
-            scan.reject(dataset, wav, str(exc).replace("could not convert", "rr:"))
+        except ValueError:
+            rate = -1.0
+        if not 0 < rate < 120:
+            scan.reject(
+                dataset,
+                wav,
+                f"respiratory rate {m['rr']!r} in the file name is not a number "
+                "in 0–120 breaths/min",
+            )
             continue
         recording_row(
             scan,

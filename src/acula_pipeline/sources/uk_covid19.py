@@ -8,6 +8,7 @@ from acula_pipeline.sources.base import (
     SourceError,
     SourceScan,
     audio_files,
+    index_by_name,
     nan_to_none,
     read_table,
     recording_row,
@@ -75,7 +76,7 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             for r in table.to_dict("records")
         }
     person = {r["participant_identifier"]: r for r in people.to_dict("records")}
-    files = {p.name: p for p in audio_files(root, SUFFIXES)}
+    files, ambiguous = index_by_name(audio_files(root, SUFFIXES), dataset, scan)
     listed: set[str] = set()
     for n, row in enumerate(audio.to_dict("records"), start=2):
         pid = row["participant_identifier"]
@@ -85,6 +86,8 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             if name is None:
                 continue
             listed.add(name)
+            if name in ambiguous:
+                continue  # quarantined by index_by_name, every copy
             path = files.get(name, root / name)
             if meta is None:
                 scan.reject(

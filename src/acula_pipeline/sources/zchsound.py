@@ -8,6 +8,7 @@ from acula_pipeline.sources.base import (
     SourceError,
     SourceScan,
     audio_files,
+    index_by_name,
     read_table,
     recording_row,
     register,
@@ -35,7 +36,7 @@ def scan_zchsound(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
         raise SourceError(
             f"ZCHSound: no details CSV with a fileName column under {root}"
         )
-    files = {p.name: p for p in audio_files(root)}
+    files, ambiguous = index_by_name(audio_files(root), dataset, scan)
     listed: set[str] = set()
     for table_path in tables:
         table = read_table(table_path, sep=";")
@@ -45,8 +46,19 @@ def scan_zchsound(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             name = row["fileName"]
             if not name.lower().endswith(".wav"):
                 name += ".wav"
-            listed.add(name)
             path = files.get(name, table_path.parent / name)
+            if name in listed:
+                scan.reject(
+                    dataset,
+                    path,
+                    f"{table_path.name} line {n}: {name} is listed a second time "
+                    "(the first listing is used)",
+                    record=f"{table_path.name} line {n}",
+                )
+                continue
+            listed.add(name)
+            if name in ambiguous:
+                continue  # quarantined by index_by_name, every copy
             diagnosis = row["diagnosis"].upper()
             if diagnosis not in DIAGNOSES:
                 scan.reject(
