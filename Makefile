@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
-.PHONY: setup run test lint viz bench lock clean tune tune-apply tune-dashboard
+.PHONY: setup run test lint viz viz-check bench lock clean tune tune-apply tune-dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: setup
 viz: setup
 	kedro viz build --include-hooks
 	@echo "Serve it with: python -m http.server -d build 4141  (then open http://127.0.0.1:4141)"
+
+# Open every pipeline of build/ in headless Chromium (Debian's chromium and
+# chromium-driver) and check its nodes are drawn; screenshots in data/08_reporting/.
+viz-check: viz
+	python -m acula_pipeline.lineage build -o data/08_reporting
 
 # Optuna study over the align settings (conf/base/parameters_tune.yml); rerun to continue
 # it, or start several at once to share the work.

@@ -1,4 +1,5 @@
-"""`dvc repro` reproduces and then does nothing; `kedro viz build` renders the lineage data."""
+"""`dvc repro` reproduces and then does nothing; `kedro viz build` writes the lineage
+data, and the built page draws every pipeline's graph in headless Chromium."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
+
+from acula_pipeline import lineage
 
 from .conftest import REPO
 
@@ -31,8 +36,7 @@ def sh(args: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture()
-def clone(tmp_path: Path) -> Path:
+def make_clone(root: Path) -> Path:
     """The project's tracked files in a fresh git repository, with a tiny corpus."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -41,7 +45,7 @@ def clone(tmp_path: Path) -> Path:
         text=True,
         check=True,
     ).stdout.split()
-    dst = tmp_path / "clone"
+    dst = root / "clone"
     for f in files:
         if (REPO / f).is_file():
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +70,19 @@ def clone(tmp_path: Path) -> Path:
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "t"],
     ):
         sh(cmd, dst)
+    return dst
+
+
+@pytest.fixture()
+def clone(tmp_path: Path) -> Path:
+    return make_clone(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def viz_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone with `kedro viz build` done as `make viz` does it (build/ inside)."""
+    dst = make_clone(tmp_path_factory.mktemp("viz"))
+    sh(["kedro", "viz", "build", "--include-hooks"], dst)
     return dst
 
 
@@ -107,11 +124,43 @@ def test_dvc_repro_then_noop(clone):
     assert "Data and pipelines are up to date" in second
 
 
+DEFAULT_NODES = {
+    "generate_synthetic_corpus_node",
+    "scan_sources_node",
+    "extract_features_node",
+    "segment_features",
+    "recordings",
+    "quarantine",
+    "generate_reports_node",
+    "reports",
+    "validate_recordings_node",
+    "validate_reports_node",
+    "validation_gate_node",
+    "pretrain_encoder_node",
+    "align_encoder_node",
+    "aligned_model",
+    "audit_leakage_node",
+    "run_probes_node",
+    "write_results_node",
+    "evaluation_metrics",
+}
+PIPELINES = {
+    "__default__",
+    "corpus",
+    "ingest",
+    "reports",
+    "validate",
+    "pretrain",
+    "align",
+    "evaluate",
+    "tune",
+}
+
+
 @pytest.mark.slow
-def test_kedro_viz_build_offline(clone):
-    sh(["kedro", "viz", "build"], clone)
-    assert (clone / "build/index.html").exists()
-    graph = json.loads((clone / "build/api/main").read_text())
+def test_kedro_viz_build_offline(viz_build):
+    assert (viz_build / "build/index.html").exists()
+    graph = json.loads((viz_build / "build/api/main").read_text())
     assert graph["layers"] == [
         "raw",
         "intermediate",
@@ -123,23 +172,78 @@ def test_kedro_viz_build_offline(clone):
         "reporting",
     ]
     names = {n["name"] for n in graph["nodes"]}
-    assert {
-        "generate_synthetic_corpus_node",
-        "scan_sources_node",
-        "extract_features_node",
-        "segment_features",
-        "recordings",
-        "quarantine",
-        "generate_reports_node",
-        "reports",
-        "validate_recordings_node",
-        "validate_reports_node",
-        "validation_gate_node",
-        "pretrain_encoder_node",
-        "align_encoder_node",
-        "aligned_model",
-        "audit_leakage_node",
-        "run_probes_node",
-        "write_results_node",
-        "evaluation_metrics",
-    } <= names
+    assert DEFAULT_NODES <= names
+    assert {p["id"] for p in graph["pipelines"]} == PIPELINES
+
+
+def need_browser() -> None:
+    """Skip without Chromium; fail instead where CI asks for the browser check."""
+    reason = lineage.browser_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("ACULA_REQUIRE_BROWSER"):
+        pytest.fail(f"ACULA_REQUIRE_BROWSER is set but {reason}")
+    pytest.skip(f"lineage browser check: {reason}")
+
+
+def ink(png: Path) -> float:
+    """Share of the graph area's pixels that differ from its background colour."""
+    pixels = np.asarray(Image.open(png).convert("RGB")).astype(np.int32)
+    graph = pixels[60:, int(pixels.shape[1] * 0.45) :].reshape(-1, 3)
+    packed = (graph[:, 0] << 16) | (graph[:, 1] << 8) | graph[:, 2]
+    colour = int(np.bincount(packed).argmax())
+    background = np.array([colour >> 16, (colour >> 8) & 255, colour & 255])
+    return float((np.abs(graph - background).max(axis=1) > 40).mean())
+
+
+@pytest.mark.slow
+def test_lineage_renders_in_chromium(viz_build):
+    need_browser()
+    out = sh(
+        [
+            sys.executable,
+            "-m",
+            "acula_pipeline.lineage",
+            "build",
+            "-o",
+            "data/08_reporting",
+        ],
+        viz_build,
+    )
+    assert f"All {len(PIPELINES)} pipelines render" in out
+    report = viz_build / "data/08_reporting"
+    found = json.loads((report / "lineage_check.json").read_text())
+    assert found["ok"]
+    views = {v["pipeline"]: v for v in found["pipelines"]}
+    assert set(views) == PIPELINES
+    for name, view in views.items():
+        # Every task and dataset of the pipeline, from the build's own graph data.
+        expected = lineage.expected_nodes(viz_build / "build", name)
+        assert view["rendered"] == view["expected"] == len(expected) > 0, view
+        assert not view["missing"] and not view["browser_errors"], view
+        shot = viz_build / view["screenshot"]
+        assert shot.parent == report and shot.name.startswith("lineage_")
+        with Image.open(shot) as image:
+            assert image.format == "PNG" and image.width >= 1200
+        assert ink(shot) > 0.003, f"{shot} looks blank"
+    assert DEFAULT_NODES <= lineage.expected_nodes(viz_build / "build", "__default__")
+    assert views["__default__"]["expected"] > views["align"]["expected"] >= 12
+
+
+@pytest.mark.slow
+def test_lineage_check_fails_when_the_graph_does_not_render(viz_build, tmp_path):
+    need_browser()
+    broken = tmp_path / "build"
+    shutil.copytree(viz_build / "build", broken)
+    (broken / "index.html").write_text("<html><body>No app here.</body></html>")
+    with pytest.raises(lineage.LineageError) as err:
+        lineage.check_build(broken, tmp_path / "out", ["align"], timeout=3)
+    message = str(err.value)
+    assert "align: 0/12 nodes drawn" in message and "aligned_model" in message
+    found = json.loads((tmp_path / "out/lineage_check.json").read_text())
+    assert not found["ok"] and found["pipelines"][0]["missing"]
+    assert ink(tmp_path / "out/lineage_align.png") < 0.003
+    with pytest.raises(lineage.LineageError, match="not in the build"):
+        lineage.check_build(viz_build / "build", tmp_path / "out", ["nope"])
+    with pytest.raises(lineage.LineageError, match="run `kedro viz build` first"):
+        lineage.check_build(tmp_path / "empty", tmp_path / "out")
