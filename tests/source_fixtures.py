@@ -26,7 +26,9 @@ class Expect:
     labels: dict[str, dict[str, object]]  # recording id → label column → value
     quarantined: dict[str, str]  # file name → a fragment of the reason
     subjects: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    metadata: dict[str, dict[str, object]] = field(
+        default_factory=dict
+    )  # id → key → value
 
 
 def wav(path: Path, sr: int, seconds: float = 1.0, seed: int = 0, channels: int = 1):
@@ -68,18 +70,23 @@ def physionet2016(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
         if prefix == "a":
             rows.append("a0999,-1")  # listed, no file
             rows.append("a0998,0")  # 0 is not a label of this dataset
+            rows.append("a0002,-1")  # an exact repeat: read once
+            rows.append("a0003,-1")  # a repeat that contradicts line 3
         (d / "REFERENCE.csv").write_text("\n".join(rows) + "\n")
+    del labels["physionet2016/a0003"]
     wav(root / "training-a" / "a0500.wav", 2000, seconds)  # not in REFERENCE.csv
     return Expect(
-        recordings=2 * n,
+        recordings=2 * n - 1,
         sample_rate=2000,
         labels=labels,
         quarantined={
             "a0999.wav": "listed in training-a/REFERENCE.csv but missing",
             "a0500.wav": "no valid label",
             "REFERENCE.csv": "label 1 (abnormal) or -1 (normal), got 'a0998,0'",
+            "a0003.wav": "listed twice in training-a/REFERENCE.csv with different "
+            "labels (line 3: 1, line 10: -1)",
         },
-        subjects=2 * n,
+        subjects=2 * n - 1,
     )
 
 
@@ -166,6 +173,12 @@ def coughvid(root: Path, seconds: float = 1.0) -> Expect:
     orphan = "00deadbe-ef00-4000-8000-000000000000"
     sf.write(d / f"{orphan}.ogg", np.zeros(4800), 48000, format="OGG", subtype="VORBIS")
     rows.append("11,00aaaaaa-0000-4000-8000-000000000000,,0.9,,,30,male,,,healthy")
+    # Listed twice: an exact repeat (read once) and a repeat that changes the status.
+    rows.append(rows[0].replace("0,", "12,", 1))
+    twice = "00f1f1f1-0000-4000-8000-000000000000"
+    sf.write(d / f"{twice}.ogg", np.zeros(4800), 48000, format="OGG", subtype="VORBIS")
+    rows.append(f"13,{twice},,0.9,,,30,male,False,False,healthy,,,,,,,,,,")
+    rows.append(f"14,{twice},,0.9,,,30,male,False,False,COVID-19,,,,,,,,,,")
     (root / "metadata_compiled.csv").write_text(
         COUGHVID_HEADER + "\n" + "\n".join(rows) + "\n"
     )
@@ -178,6 +191,8 @@ def coughvid(root: Path, seconds: float = 1.0) -> Expect:
             f"{broken}.webm": "unreadable audio",
             f"{orphan}.ogg": "no row in metadata_compiled.csv and no .json",
             "00aaaaaa-0000-4000-8000-000000000000": "listed in metadata_compiled.csv",
+            f"{twice}.ogg": "listed more than once in metadata_compiled.csv with "
+            "different values (status: 'healthy' vs 'COVID-19')",
         },
     )
 
@@ -192,10 +207,14 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
         "participant_identifier,exhalation_file_name,exhalation_size,cough_file_name"
     ]
     splits = ["participant_identifier,splits"]
-    labels = {}
+    labels, metadata = {}, {}
+    # The file's own split names, reduced to train/val/test ('test' in it → test).
+    names = {0: "test", 1: "test", 2: "long_test", 3: "matched_validation"}
     for k in range(n):
         pid = f"P{k:05d}"
         result = "Positive" if k % 2 else "Negative"
+        name = names.get(k, "train")
+        split = "test" if "test" in name else "val" if "val" in name else "train"
         people.append(
             f"{pid},2021-03-0{k % 9 + 1},45-54,{'Male' if k % 3 else 'Female'},{result}"
         )
@@ -203,13 +222,14 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
         wav(root / "audio" / exh, 48000, seconds, seed=k)
         wav(root / "audio" / cough, 48000, seconds, seed=100 + k)
         audio.append(f"{pid},{exh},123,{cough}")
-        splits.append(f"{pid},{'test' if k < 2 else 'train'}")
+        splits.append(f"{pid},{name}")
         for kind in ("exhalation", "cough"):
             labels[f"uk_covid19/{pid}/{kind}"] = {
                 "covid_status": result.lower(),
-                "official_split": "test" if k < 2 else "train",
+                "official_split": split,
                 "recording_type": kind,
             }
+            metadata[f"uk_covid19/{pid}/{kind}"] = {"splits": name}
     people.append("P09999,2021-03-01,45-54,Male,Void")  # an unusable test result
     wav(root / "audio" / "P09999_cough.wav", 48000, seconds)
     audio.append("P09999,,0,P09999_cough.wav")
@@ -219,6 +239,7 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
     # A listed name in two folders: ambiguous, both copies quarantined.
     wav(root / "audio_backup" / f"P{n - 1:05d}_cough.wav", 48000, seconds)
     del labels[f"uk_covid19/P{n - 1:05d}/cough"]
+    del metadata[f"uk_covid19/P{n - 1:05d}/cough"]
     (root / "participant_metadata.csv").write_text("\n".join(people) + "\n")
     (root / "audio_metadata.csv").write_text("\n".join(audio) + "\n")
     (root / "train_test_splits.csv").write_text("\n".join(splits) + "\n")
@@ -235,6 +256,7 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
             f"audio_backup/P{n - 1:05d}_cough.wav": "is ambiguous: also at",
         },
         subjects=n,
+        metadata=metadata,
     )
 
 

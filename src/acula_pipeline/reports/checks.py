@@ -482,12 +482,28 @@ def _copd_severity(
     return want in found, problems
 
 
-def _number_check(pattern: str, name: str, tol: float) -> FactCheck:
-    """A number stated after ``pattern`` must equal the fact (within ``tol``)."""
-    regex = re.compile(pattern + r"\W+(?:of\W+|was\W+|is\W+|ratio\W+)?(\d+(?:\.\d+)?)")
+# Words and units that may sit between a measure's name and its number: "FVC 3.2",
+# "FVC of 3.2 L", "FVC (L): 3.2", "FVC was measured at 3.2", "FEV1/FVC ratio = 78%".
+_LEAD = r"(?:\W*\b(?:of|was|is|ratio|measured|at|value|l|litres?|liters?)\b)*\W*"
+_NUMBER = r"(\d+(?:\.\d+)?)\s*(%?)"
+
+
+def _number_check(
+    pattern: str, name: str, tol: float, percent: bool = False
+) -> FactCheck:
+    """A number stated after ``pattern`` must equal the fact (within ``tol``).
+
+    With ``percent``, a number followed by ``%`` is read as a fraction (78% = 0.78);
+    without it such a number is another measure ("85% predicted") and is not compared.
+    """
+    regex = re.compile(pattern + _LEAD + _NUMBER)
 
     def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
-        found = [float(x) for x in regex.findall(text.lower())]
+        found = [
+            float(x) / 100 if pct else float(x)
+            for x, pct in regex.findall(text.lower())
+            if percent or not pct
+        ]
         ok = [abs(x - float(value)) <= tol for x in found]
         problems = [
             f"states {name} {x:g}, metadata says {value}"
@@ -499,11 +515,14 @@ def _number_check(pattern: str, name: str, tol: float) -> FactCheck:
     return check
 
 
-FACT_CHECKS["fvc_l"] = _number_check(r"(?<!/)\bfvc", "FVC", 0.005)
-FACT_CHECKS["fev1_l"] = _number_check(r"\bfev1(?!/)", "FEV1", 0.005)
-FACT_CHECKS["fev1_fvc"] = _number_check(r"\bfev1/fvc", "FEV1/FVC", 0.005)
+FACT_CHECKS["fvc_l"] = _number_check(r"(?<!/)(?<!/ )\bfvc", "FVC", 0.005)
+FACT_CHECKS["fev1_l"] = _number_check(r"\bfev1(?!\s*/)", "FEV1", 0.005)
+FACT_CHECKS["fev1_fvc"] = _number_check(
+    r"\bfev1\s*/\s*fvc", "FEV1/FVC", 0.005, percent=True
+)
 _RATE = re.compile(
-    r"(\d+(?:\.\d+)?) breaths? (?:per|a|/) ?min|respiratory rate\W+(?:of\W+|was\W+|is\W+)?"
+    r"(\d+(?:\.\d+)?) breaths? (?:per|a|/) ?min|respiratory rate"
+    r"(?:\W*\b(?:of|was|is|measured|at|breaths?|per|min|minute|bpm)\b)*\W*"
     r"(\d+(?:\.\d+)?)"
 )
 

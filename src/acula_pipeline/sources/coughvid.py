@@ -55,6 +55,38 @@ def _label_error(meta: dict[str, Any]) -> str | None:
     return None
 
 
+def _by_uuid(
+    records: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Rows of metadata_compiled.csv by uuid, and the uuids listed with differing rows.
+
+    A row repeated exactly is read once; repeats that differ leave nothing to trust,
+    so their recording is quarantined with the fields that disagree.
+    """
+    table: dict[str, dict[str, Any]] = {}
+    conflicts: dict[str, str] = {}
+    for row in records:
+        uuid = row["uuid"]
+        if not uuid:
+            continue
+        if uuid not in table:
+            table[uuid] = row
+            continue
+        first = table[uuid]
+        differ = [
+            f"{k}: {str(first.get(k))!r} vs {str(v)!r}"
+            for k, v in row.items()
+            if str(first.get(k)) != str(v)
+        ]
+        if differ:
+            conflicts[uuid] = (
+                "listed more than once in metadata_compiled.csv with different values ("
+                + "; ".join(differ[:3])
+                + ")"
+            )
+    return table, conflicts
+
+
 @register("coughvid", {"covid_status": STATUS})
 def scan_coughvid(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read a CoughVID copy: ``public_dataset/{uuid}.webm|.ogg`` with metadata.
@@ -66,15 +98,19 @@ def scan_coughvid(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     scan = SourceScan()
     data = root / "public_dataset" if (root / "public_dataset").is_dir() else root
     table: dict[str, dict[str, Any]] = {}
+    conflicts: dict[str, str] = {}
     compiled = next(iter(sorted(root.rglob("metadata_compiled.csv"))), None)
     if compiled is not None:
         rows = read_table(compiled)
         require_columns(rows, compiled, META_FIELDS)
-        table = {r["uuid"]: r for r in rows.to_dict("records") if r["uuid"]}
+        table, conflicts = _by_uuid(rows.to_dict("records"))
     found: set[str] = set()
     for audio in audio_files(data, SUFFIXES):
         uuid = audio.stem
         found.add(uuid)
+        if uuid in conflicts:
+            scan.reject(dataset, audio, conflicts[uuid])
+            continue
         try:
             meta = table.get(uuid) or _from_json(audio.with_suffix(".json"))
         except FileNotFoundError:

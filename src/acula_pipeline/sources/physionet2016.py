@@ -14,8 +14,13 @@ FOLDER = re.compile(r"^training-[a-z]$")
 
 
 def read_reference(path: Path, dataset: str, scan: SourceScan) -> dict[str, dict]:
-    """``name,label[,quality]`` rows of one folder's ``REFERENCE.csv``."""
+    """``name,label[,quality]`` rows of one folder's ``REFERENCE.csv``.
+
+    A name listed twice with the same label is read once; with different labels it
+    maps to ``{"conflict": reason}`` and its recording is quarantined.
+    """
     out: dict[str, dict] = {}
+    first: dict[str, tuple[int, str]] = {}  # name → (line, label cell) of its first row
     with path.open(newline="", encoding="utf-8-sig") as fh:
         for n, row in enumerate(csv.reader(fh), start=1):
             cells = [c.strip() for c in row]
@@ -30,7 +35,18 @@ def read_reference(path: Path, dataset: str, scan: SourceScan) -> dict[str, dict
                     record=f"line {n}",
                 )
                 continue
-            out[cells[0]] = {
+            name = cells[0]
+            if name in first:
+                line, label = first[name]
+                if label != cells[1]:
+                    out[name] = {
+                        "conflict": f"listed twice in {path.parent.name}/REFERENCE.csv "
+                        f"with different labels (line {line}: {label}, "
+                        f"line {n}: {cells[1]})"
+                    }
+                continue
+            first[name] = (n, cells[1])
+            out[name] = {
                 "label": LABELS[cells[1]],
                 "signal_quality": cells[2] if len(cells) == 3 else None,
             }
@@ -76,6 +92,9 @@ def scan_physionet2016(root: Path, dataset: str, is_synthetic: bool) -> SourceSc
                 )
                 continue
             entry = ref[wav.stem]
+            if "conflict" in entry:
+                scan.reject(dataset, wav, entry["conflict"])
+                continue
             recording_row(
                 scan,
                 dataset=dataset,

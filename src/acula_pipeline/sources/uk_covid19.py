@@ -68,13 +68,13 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
         )
     split_path = next(iter(sorted(root.rglob("train_test_splits.csv"))), None)
     split: dict[str, str | None] = {}
+    split_name: dict[str, str | None] = {}  # the file's own value, kept in metadata
     if split_path is not None:
         table = read_table(split_path)
         require_columns(table, split_path, ("participant_identifier", "splits"))
-        split = {
-            r["participant_identifier"]: _split(r["splits"])
-            for r in table.to_dict("records")
-        }
+        for r in table.to_dict("records"):
+            split_name[r["participant_identifier"]] = nan_to_none(r["splits"])
+            split[r["participant_identifier"]] = _split(r["splits"])
     person = {r["participant_identifier"]: r for r in people.to_dict("records")}
     files, ambiguous = index_by_name(audio_files(root, SUFFIXES), dataset, scan)
     listed: set[str] = set()
@@ -121,7 +121,7 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                 device=None,
                 is_synthetic=is_synthetic,
                 metadata={k: nan_to_none(v) for k, v in meta.items()}
-                | {"recording": kind, "file": name},
+                | {"recording": kind, "file": name, "splits": split_name.get(pid)},
                 labels={
                     "covid_status": RESULTS[result],
                     "official_split": split.get(pid),
