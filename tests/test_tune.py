@@ -220,6 +220,32 @@ def test_repo_tune_params_are_valid():
     assert params.sampler.seed == 0 and params.sampler.name == "tpe"
 
 
+def test_a_study_refuses_to_continue_from_a_retrained_baseline(caplog):
+    from acula_pipeline.evaluation.run import artifact_key
+    from acula_pipeline.tuning.study import BaselineChangedError, baseline_reference
+
+    def artifact(seed: int) -> dict:
+        torch.manual_seed(seed)
+        return {"config": {"encoder": "x"}, "state_dict": {"w": torch.randn(3)}}
+
+    old, new = artifact(0), artifact(1)
+    study = optuna.create_study(study_name="s", direction="maximize")
+    assert baseline_reference(study, old) is None  # a new study: score the baseline
+    ref = {"value": 0.6, "per_task": {"t": 0.6}, "key": artifact_key(old)}
+    study.set_user_attr("baseline", ref)
+    assert baseline_reference(study, old) == ref
+    with pytest.raises(BaselineChangedError) as err:
+        baseline_reference(study, new)
+    message = str(err.value)
+    assert artifact_key(old) in message and artifact_key(new) in message
+    assert "study 's'" in message and "tune.study_name" in message
+    # A study from before the key was stored: accepted, with a warning.
+    study.set_user_attr("baseline", {"value": 0.6, "per_task": {"t": 0.6}})
+    with caplog.at_level("WARNING", logger="acula_pipeline"):
+        assert baseline_reference(study, new)["value"] == 0.6
+    assert "does not record which baseline" in caplog.text
+
+
 def test_pruners_and_sampler_from_the_parameters():
     from acula_pipeline.tuning.study import (
         PrunerCfg,
@@ -424,6 +450,7 @@ def test_three_trial_study_writes_best_params_and_plots(prepared, tmp_path):
     assert best["baseline"]["value"] == pytest.approx(
         sum(best["baseline"]["per_task"].values()) / len(best["baseline"]["per_task"])
     )
+    assert len(best["baseline"]["key"]) == 16  # the baseline weights' hash
     # the objective never looks at a test subject's units
     assert set(best["best"]["val_auroc_by_task"]) == set(best["baseline"]["per_task"])
     for png in (

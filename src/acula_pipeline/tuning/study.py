@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.evaluation.probes import ProbeCfg
+from acula_pipeline.evaluation.run import artifact_key
 from acula_pipeline.evaluation.tasks import TaskSpec
 from acula_pipeline.models import load_encoder
 from acula_pipeline.training import distributed as dist_
@@ -468,10 +469,15 @@ def tune(
     max_epochs = int(epochs.high) if epochs and epochs.high else base["train"]["epochs"]
 
     def make_objective(study: optuna.Study) -> AlignmentTrial:
-        if baseline is not None and "baseline" not in study.user_attrs:
+        if baseline is not None and baseline_reference(study, baseline) is None:
             ref = scorer(load_encoder(baseline), align.train.device)
             study.set_user_attr(
-                "baseline", {"value": ref.value, "per_task": ref.per_task}
+                "baseline",
+                {
+                    "value": ref.value,
+                    "per_task": ref.per_task,
+                    "key": artifact_key(baseline),
+                },
             )
             log.info("Baseline (SSL only) validation AUROC: %.4f", ref.value)
         return AlignmentTrial(
@@ -487,6 +493,44 @@ def tune(
         )
 
     return run_worker(params, folder, make_objective, max_epochs)
+
+
+class BaselineChangedError(ValueError):
+    """A study is continued from another baseline encoder than it began with."""
+
+
+def baseline_reference(
+    study: optuna.Study, baseline: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The study's stored baseline score, after checking it was this baseline's.
+
+    Every trial aligns from the baseline's weights, so trials that began from a
+    retrained baseline cannot be compared with the study's earlier ones.
+
+    Raises:
+        BaselineChangedError: The study was started from another baseline, naming
+            both weight hashes and what to do.
+    """
+    ref = study.user_attrs.get("baseline")
+    if ref is None:
+        return None
+    key = artifact_key(baseline)
+    if ref.get("key") is None:
+        log.warning(
+            "Study %r does not record which baseline it began from (made by an "
+            "older version); assuming it is the current one (%s)",
+            study.study_name,
+            key,
+        )
+    elif ref["key"] != key:
+        raise BaselineChangedError(
+            f"study {study.study_name!r} began from another baseline encoder "
+            f"(weights {ref['key']}, now {key}): its trials aligned from the old "
+            "weights and cannot be compared with new ones. Set tune.study_name to a "
+            "new name to tune from the retrained baseline (the old study stays in "
+            "its storage)."
+        )
+    return ref
 
 
 def _tasks(tasks: list[TaskSpec], names: list[str] | None) -> list[TaskSpec]:
