@@ -142,7 +142,7 @@ def _read_json(path: Path) -> Any:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("viz server: " + format, *args)
 
 
@@ -201,9 +201,12 @@ return Array.from(document.querySelectorAll('.pipeline-node'))
   .filter(t => t !== null)
   .map(t => t.textContent.trim());
 """
+# Where the nodes are on screen (after the layout's and the zoom's transitions).
 _NODE_BOXES = """
 return Array.from(document.querySelectorAll('.pipeline-node'))
-  .map(e => e.getAttribute('transform')).join('|');
+  .map(g => { const r = g.getBoundingClientRect();
+              return [r.x, r.y, r.width].map(v => v.toFixed(1)).join(','); })
+  .join('|');
 """
 
 
@@ -232,7 +235,7 @@ def _show(driver: Any, url: str, expected: set[str], timeout: float) -> set[str]
         time.sleep(0.25)
     else:
         return drawn
-    # The layout animates into place: wait until two looks agree before the picture.
+    # The layout and the zoom animate into place: wait until two looks agree.
     previous = None
     while time.monotonic() < deadline:
         boxes = driver.execute_script(_NODE_BOXES)
