@@ -139,6 +139,38 @@ def test_embed_skips_unreadable_files_and_fails_clearly(project, tmp_path):
         ok=False,
     )
     assert "missing.wav: no such file or folder" in res.output
+    # A feature store with other settings than the model's: stopped before decoding.
+    other = tmp_path / "other_store"
+    other.mkdir()
+    meta = json.loads((project / "data/03_primary/features/meta.json").read_text())
+    meta["frontend"]["n_mels"] = 32
+    (other / "meta.json").write_text(json.dumps(meta))
+    res = acula(
+        project,
+        "embed",
+        "data/06_models/aligned",
+        str(wav),
+        "-o",
+        "z.parquet",
+        "--features",
+        str(other),
+        ok=False,
+    )
+    assert "the encoder reads 256 frames x 64 mels" in res.output
+    assert "the frontend makes 256 x 32" in res.output
+    (other / "meta.json").write_text("{not json")
+    res = acula(
+        project,
+        "embed",
+        "data/06_models/aligned",
+        str(wav),
+        "-o",
+        "z.parquet",
+        "--features",
+        str(other),
+        ok=False,
+    )
+    assert "meta.json: not a feature store's meta.json" in res.output
 
 
 @pytest.mark.slow
@@ -271,3 +303,8 @@ def test_info_describes_the_model_and_its_metrics(project, tmp_path):
     copy = tmp_path / "elsewhere"
     shutil.copytree(project / "data/06_models/baseline_encoder", copy)
     assert "mean_auroc" not in acula(project, "info", str(copy)).output
+    metrics.write_text("{broken")
+    res = acula(
+        project, "info", "data/06_models/aligned", "--metrics", str(metrics), ok=False
+    )
+    assert "metrics.json: not a metrics JSON file" in res.output

@@ -94,7 +94,10 @@ def _embed(
         _fail(str(exc))
     if not files:
         _fail(f"no audio files in {', '.join(inputs)}")
-    result = embed_files(model, files, cfg, policy, **kw)
+    try:
+        result = embed_files(model, files, cfg, policy, **kw)
+    except ModelError as exc:
+        _fail(str(exc))
     resampled = sum("resampled" in n for n in result.table["notices"])
     if resampled:
         click.echo(
@@ -312,6 +315,8 @@ def export(
     import torch
 
     from acula_pipeline.inference import (
+        ModelError,
+        check_inputs,
         export_onnx,
         export_torchscript,
         file_clips,
@@ -321,15 +326,21 @@ def export(
 
     m = _load(model)
     fmt = fmt or ("torchscript" if output.suffix in (".pt", ".ts") else "onnx")
-    x = sample_inputs(m)
+    try:
+        x = sample_inputs(m)
+    except ModelError as exc:
+        _fail(str(exc))
     if check_audio:
         from acula_pipeline.audio.io import AudioReadError
 
-        cfg, policy = frontend_settings(features)
         try:
+            cfg, policy = frontend_settings(features)
+            check_inputs(m, cfg)
             real = np.concatenate(
                 [file_clips(p, cfg, policy).features for p in check_audio]
             )
+        except ModelError as exc:
+            _fail(str(exc))
         except AudioReadError as exc:
             _fail(f"--check-audio: {exc}")
         x = torch.cat([x, torch.from_numpy(real)])
@@ -369,7 +380,12 @@ def info(model: Path, metrics: Path | None, as_json: bool) -> None:
         }
         default = Path("data/08_reporting/metrics.json")
         metrics = default if model.resolve() in own and default.is_file() else None
-    evaluation = json.loads(metrics.read_text()) if metrics is not None else None
+    evaluation = None
+    if metrics is not None:
+        try:
+            evaluation = json.loads(metrics.read_text())
+        except json.JSONDecodeError as exc:
+            _fail(f"{metrics}: not a metrics JSON file ({exc})")
     summary = model_summary(m, evaluation)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))

@@ -104,17 +104,46 @@ def frontend_settings(
             meta_path,
         )
         return FrontendCfg(), _policy(FrontendCfg().clip_seconds, "repeat")
-    meta = json.loads(meta_path.read_text())
-    cfg = FrontendCfg(**meta["frontend"])
+    try:
+        meta = json.loads(meta_path.read_text())
+        cfg = FrontendCfg(**meta["frontend"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(
+            f"{meta_path}: not a feature store's meta.json ({exc})"
+        ) from exc
     return cfg, _policy(cfg.clip_seconds, meta.get("pad_mode", "repeat"))
 
 
 def _policy(clip_seconds: float, pad_mode: str) -> ClipPolicy:
-    # Window overlap and tail are not in the feature store's meta.json: the
-    # pipeline's defaults (ingest.clips) are used.
-    return ClipPolicy(
-        clip_seconds=clip_seconds, overlap=0.5, min_tail_seconds=2.0, pad_mode=pad_mode
+    # Window overlap and tail are not in the feature store's meta.json: ClipPolicy's
+    # defaults are used, which are also ingest.clips' defaults.
+    return ClipPolicy.model_validate(
+        {"clip_seconds": clip_seconds, "pad_mode": pad_mode}
     )
+
+
+def check_inputs(model: Model, cfg: FrontendCfg) -> None:
+    """Fail early when ``model`` cannot read the clips ``cfg`` makes.
+
+    Raises:
+        ModelError: The encoder reads waveforms, or its log-mel shape differs from
+            the frontend's (e.g. a model from a project with other settings).
+    """
+    encoder = model.encoder
+    if encoder.input_kind != "logmel":
+        raise ModelError(
+            f"{model.path}: encoder {encoder.spec().get('name')} reads waveforms; "
+            "acula embeds and exports log-mel encoders only"
+        )
+    enc = model.config.get("encoder", {})
+    want = (enc.get("n_frames"), enc.get("n_mels"))
+    have = (cfg.n_frames, cfg.n_mels)
+    if None not in want and tuple(map(int, want)) != have:
+        raise ModelError(
+            f"{model.path}: the encoder reads {want[0]} frames x {want[1]} mels, but "
+            f"the frontend makes {have[0]} x {have[1]}; give --features the feature "
+            "store of the project that trained this model"
+        )
 
 
 def audio_inputs(items: Iterable[str | Path]) -> list[Path]:
@@ -177,11 +206,6 @@ def encode_clips(
     encoder: AudioEncoder, feats: np.ndarray, batch_size: int, device: str
 ) -> np.ndarray:
     """Encoder embeddings ``(n, dim)`` of log-mel clips, batched, no grad."""
-    if encoder.input_kind != "logmel":
-        raise ModelError(
-            f"encoder {encoder.spec().get('name')} reads waveforms; acula embeds with "
-            "log-mel encoders only"
-        )
     dev = resolve_device(device)
     encoder.to(dev)
     out = []
@@ -215,9 +239,17 @@ def embed_files(
     Args:
         projection: Also add ``projection``, the aligned audio head's L2-normalised
             output (the shared audio–text space).
+
+    Raises:
+        ModelError: The model cannot read these clips (:func:`check_inputs`), or
+            ``projection`` was asked of a model that is not aligned; before any file
+            is read.
     """
     from tqdm.auto import tqdm
 
+    check_inputs(model, cfg)
+    if projection and model.space is None:
+        raise ModelError(f"{model.path}: not an aligned model (no projection heads)")
     rows, failed = [], []
     for path in tqdm(files, desc="embed", unit="file", disable=not progress):
         try:
@@ -251,10 +283,7 @@ def embed_files(
         ],
     )
     if projection and len(table):
-        if model.space is None:
-            raise ModelError(
-                f"{model.path}: not an aligned model (no projection heads)"
-            )
+        assert model.space is not None  # checked above
         proj = model.space.project(np.stack(table["embedding"].to_list()), "audio")
         table["projection"] = list(proj)
     return Embedded(table, failed)
@@ -310,8 +339,17 @@ class _Embedder(torch.nn.Module):
 
 
 def sample_inputs(model: Model, n: int = 3, seed: int = 0) -> torch.Tensor:
-    """Log-mel-shaped inputs in [0, 1] for checking an export."""
+    """Log-mel-shaped inputs in [0, 1] for checking an export.
+
+    Raises:
+        ModelError: The encoder does not read log-mel clips of a known shape.
+    """
     enc = model.config["encoder"]
+    if model.encoder.input_kind != "logmel" or not {"n_frames", "n_mels"} <= set(enc):
+        raise ModelError(
+            f"{model.path}: acula exports log-mel encoders with a fixed clip shape "
+            f"only; this one is {enc.get('name')} ({model.encoder.input_kind})"
+        )
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, int(enc["n_frames"]), int(enc["n_mels"]), generator=g)
 
