@@ -83,8 +83,9 @@ def physionet2016(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
             "a0999.wav": "listed in training-a/REFERENCE.csv but missing",
             "a0500.wav": "no valid label",
             "REFERENCE.csv": "label 1 (abnormal) or -1 (normal), got 'a0998,0'",
-            "a0003.wav": "listed twice in training-a/REFERENCE.csv with different "
-            "labels (line 3: 1, line 10: -1)",
+            "a0003.wav": "listed more than once with different values: "
+            "training-a/REFERENCE.csv line 3 vs training-a/REFERENCE.csv line 10 "
+            "(label: '1' vs '-1')",
         },
         subjects=2 * n - 1,
     )
@@ -179,6 +180,7 @@ def coughvid(root: Path, seconds: float = 1.0) -> Expect:
     sf.write(d / f"{twice}.ogg", np.zeros(4800), 48000, format="OGG", subtype="VORBIS")
     rows.append(f"13,{twice},,0.9,,,30,male,False,False,healthy,,,,,,,,,,")
     rows.append(f"14,{twice},,0.9,,,30,male,False,False,COVID-19,,,,,,,,,,")
+    rows.append("15,,,0.9,,,30,male,False,False,healthy,,,,,,,,,,")  # no uuid
     (root / "metadata_compiled.csv").write_text(
         COUGHVID_HEADER + "\n" + "\n".join(rows) + "\n"
     )
@@ -191,8 +193,10 @@ def coughvid(root: Path, seconds: float = 1.0) -> Expect:
             f"{broken}.webm": "unreadable audio",
             f"{orphan}.ogg": "no row in metadata_compiled.csv and no .json",
             "00aaaaaa-0000-4000-8000-000000000000": "listed in metadata_compiled.csv",
-            f"{twice}.ogg": "listed more than once in metadata_compiled.csv with "
-            "different values (status: 'healthy' vs 'COVID-19')",
+            f"{twice}.ogg": "listed more than once with different values: "
+            "metadata_compiled.csv line 10 vs metadata_compiled.csv line 11 "
+            "(status: 'healthy' vs 'COVID-19')",
+            "metadata_compiled.csv line 12": "line 12: no uuid",
         },
     )
 
@@ -419,20 +423,24 @@ def zchsound(root: Path, seconds: float = 1.0) -> Expect:
             wav(d / "ZCH0050.wav", 4000, seconds)
             rows.append("ZCH0050.wav;F;3;TOF")  # not a class of this dataset
             rows.append("ZCH0051.wav;M;4;ASD")  # listed, no file
-            rows.append("ZCH0001.wav;F;2;VSD")  # listed a second time
+            rows.append("ZCH0001.wav;F;2;VSD")  # listed again, another diagnosis
+            rows.append("ZCH0002.wav;M;3;ASD")  # an exact repeat: read once
         (root / f"{subset}_details.csv").write_text("\n".join(rows) + "\n")
     wav(root / "Clean Heartsound Data" / "ZCH0099.wav", 4000, seconds)
+    del labels["zchsound/ZCH0001"]
     return Expect(
-        recordings=6,
+        recordings=5,
         sample_rate=4000,
         labels=labels,
         quarantined={
             "ZCH0050.wav": "diagnosis 'TOF'",
             "ZCH0051.wav": "listed in clean_details.csv but missing",
             "ZCH0099.wav": "not listed in any details CSV",
-            "clean_details.csv line 8": "listed a second time",
+            "ZCH0001.wav": "listed more than once with different values: "
+            "clean_details.csv line 2 vs clean_details.csv line 8 "
+            "(diagnosis: 'NORMAL' vs 'VSD')",
         },
-        subjects=6,
+        subjects=5,
     )
 
 

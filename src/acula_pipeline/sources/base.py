@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,6 +266,36 @@ def index_by_name(
             )
         ambiguous.add(name)
     return out, ambiguous
+
+
+def first_listings(
+    rows: Iterable[tuple[str, str, dict[str, Any]]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """An index table's rows by key, and the keys listed with conflicting rows.
+
+    ``rows`` are ``(key, where, values)``, ``where`` naming the file and line. A key
+    listed again with the same values is read once. Listed again with other values,
+    nothing about it can be trusted: ``conflicts[key]`` is the reason to quarantine
+    its recording, naming both places and the fields that differ.
+    """
+    first: dict[str, tuple[str, dict[str, Any]]] = {}
+    conflicts: dict[str, str] = {}
+    for key, where, values in rows:
+        if key not in first:
+            first[key] = (where, values)
+            continue
+        where0, values0 = first[key]
+        differ = [
+            f"{k}: {str(values0.get(k))!r} vs {str(v)!r}"
+            for k, v in values.items()
+            if str(values0.get(k)) != str(v)
+        ]
+        if differ and key not in conflicts:
+            conflicts[key] = (
+                f"listed more than once with different values: {where0} vs {where} "
+                f"({'; '.join(differ[:3])})"
+            )
+    return {k: v for k, (_, v) in first.items()}, conflicts
 
 
 def scans_to_frames(

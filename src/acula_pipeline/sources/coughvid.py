@@ -9,6 +9,7 @@ from typing import Any
 from acula_pipeline.sources.base import (
     SourceScan,
     audio_files,
+    first_listings,
     nan_to_none,
     read_table,
     recording_row,
@@ -55,38 +56,6 @@ def _label_error(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def _by_uuid(
-    records: list[dict[str, Any]],
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Rows of metadata_compiled.csv by uuid, and the uuids listed with differing rows.
-
-    A row repeated exactly is read once; repeats that differ leave nothing to trust,
-    so their recording is quarantined with the fields that disagree.
-    """
-    table: dict[str, dict[str, Any]] = {}
-    conflicts: dict[str, str] = {}
-    for row in records:
-        uuid = row["uuid"]
-        if not uuid:
-            continue
-        if uuid not in table:
-            table[uuid] = row
-            continue
-        first = table[uuid]
-        differ = [
-            f"{k}: {str(first.get(k))!r} vs {str(v)!r}"
-            for k, v in row.items()
-            if str(first.get(k)) != str(v)
-        ]
-        if differ:
-            conflicts[uuid] = (
-                "listed more than once in metadata_compiled.csv with different values ("
-                + "; ".join(differ[:3])
-                + ")"
-            )
-    return table, conflicts
-
-
 @register("coughvid", {"covid_status": STATUS})
 def scan_coughvid(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     """Read a CoughVID copy: ``public_dataset/{uuid}.webm|.ogg`` with metadata.
@@ -103,7 +72,18 @@ def scan_coughvid(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     if compiled is not None:
         rows = read_table(compiled)
         require_columns(rows, compiled, META_FIELDS)
-        table, conflicts = _by_uuid(rows.to_dict("records"))
+        listings = []
+        for n, r in enumerate(rows.to_dict("records"), start=2):
+            if not r["uuid"]:
+                scan.reject(
+                    dataset,
+                    compiled,
+                    f"line {n}: no uuid",
+                    record=f"{compiled.name} line {n}",
+                )
+                continue
+            listings.append((r["uuid"], f"{compiled.name} line {n}", r))
+        table, conflicts = first_listings(listings)
     found: set[str] = set()
     for audio in audio_files(data, SUFFIXES):
         uuid = audio.stem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def scan_nosemic(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
         try:
             rate = float(m["rr"])
         except ValueError:
-            rate = -1.0
+            rate = math.nan  # fails the range test below
         if not 0 < rate < 120:
             scan.reject(
                 dataset,

@@ -6,21 +6,25 @@ import csv
 import re
 from pathlib import Path
 
-from acula_pipeline.sources.base import SourceError, SourceScan, recording_row, register
+from acula_pipeline.sources.base import (
+    SourceError,
+    SourceScan,
+    first_listings,
+    recording_row,
+    register,
+)
 
 # REFERENCE.csv: 1 = abnormal, -1 = normal (not 1/0).
 LABELS = {"1": "Abnormal", "-1": "Normal"}
 FOLDER = re.compile(r"^training-[a-z]$")
 
 
-def read_reference(path: Path, dataset: str, scan: SourceScan) -> dict[str, dict]:
-    """``name,label[,quality]`` rows of one folder's ``REFERENCE.csv``.
-
-    A name listed twice with the same label is read once; with different labels it
-    maps to ``{"conflict": reason}`` and its recording is quarantined.
-    """
-    out: dict[str, dict] = {}
-    first: dict[str, tuple[int, str]] = {}  # name → (line, label cell) of its first row
+def read_reference(
+    path: Path, dataset: str, scan: SourceScan
+) -> tuple[dict[str, dict], dict[str, str]]:
+    """``name,label[,quality]`` rows of one folder's ``REFERENCE.csv``, and the names
+    listed twice with different rows (:func:`first_listings`)."""
+    rows = []
     with path.open(newline="", encoding="utf-8-sig") as fh:
         for n, row in enumerate(csv.reader(fh), start=1):
             cells = [c.strip() for c in row]
@@ -35,22 +39,12 @@ def read_reference(path: Path, dataset: str, scan: SourceScan) -> dict[str, dict
                     record=f"line {n}",
                 )
                 continue
-            name = cells[0]
-            if name in first:
-                line, label = first[name]
-                if label != cells[1]:
-                    out[name] = {
-                        "conflict": f"listed twice in {path.parent.name}/REFERENCE.csv "
-                        f"with different labels (line {line}: {label}, "
-                        f"line {n}: {cells[1]})"
-                    }
-                continue
-            first[name] = (n, cells[1])
-            out[name] = {
-                "label": LABELS[cells[1]],
-                "signal_quality": cells[2] if len(cells) == 3 else None,
+            values = {
+                "label": cells[1],
+                "quality": cells[2] if len(cells) == 3 else None,
             }
-    return out
+            rows.append((cells[0], f"{path.parent.name}/{path.name} line {n}", values))
+    return first_listings(rows)
 
 
 @register("physionet2016", {"diagnosis": frozenset(LABELS.values())})
@@ -77,7 +71,7 @@ def scan_physionet2016(root: Path, dataset: str, is_synthetic: bool) -> SourceSc
             for wav in wavs:
                 scan.reject(dataset, wav, f"{folder.name} has no REFERENCE.csv")
             continue
-        ref = read_reference(ref_path, dataset, scan)
+        ref, conflicts = read_reference(ref_path, dataset, scan)
         on_disk = {w.stem for w in wavs}
         for name in sorted(set(ref) - on_disk):
             scan.reject(
@@ -91,10 +85,10 @@ def scan_physionet2016(root: Path, dataset: str, is_synthetic: bool) -> SourceSc
                     dataset, wav, f"no valid label in {folder.name}/REFERENCE.csv"
                 )
                 continue
-            entry = ref[wav.stem]
-            if "conflict" in entry:
-                scan.reject(dataset, wav, entry["conflict"])
+            if wav.stem in conflicts:
+                scan.reject(dataset, wav, conflicts[wav.stem])
                 continue
+            entry = ref[wav.stem]
             recording_row(
                 scan,
                 dataset=dataset,
@@ -108,10 +102,10 @@ def scan_physionet2016(root: Path, dataset: str, is_synthetic: bool) -> SourceSc
                 metadata={
                     "record": wav.stem,
                     "database": folder.name,
-                    "heart_sounds": entry["label"],
-                    "signal_quality": entry["signal_quality"],
+                    "heart_sounds": LABELS[entry["label"]],
+                    "signal_quality": entry["quality"],
                     "has_header": wav.with_suffix(".hea").exists(),
                 },
-                labels={"diagnosis": entry["label"]},
+                labels={"diagnosis": LABELS[entry["label"]]},
             )
     return scan

@@ -8,6 +8,7 @@ from acula_pipeline.sources.base import (
     SourceError,
     SourceScan,
     audio_files,
+    first_listings,
     index_by_name,
     read_table,
     recording_row,
@@ -37,54 +38,55 @@ def scan_zchsound(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             f"ZCHSound: no details CSV with a fileName column under {root}"
         )
     files, ambiguous = index_by_name(audio_files(root), dataset, scan)
-    listed: set[str] = set()
+    listings: list[tuple[str, str, dict]] = []
+    origin: dict[str, tuple[Path, int]] = {}  # the first listing's table and line
     for table_path in tables:
         table = read_table(table_path, sep=";")
         require_columns(table, table_path, ("fileName", "diagnosis"))
-        subset = "noisy" if "noisy" in table_path.stem.lower() else "clean"
         for n, row in enumerate(table.to_dict("records"), start=2):
             name = row["fileName"]
             if not name.lower().endswith(".wav"):
                 name += ".wav"
-            path = files.get(name, table_path.parent / name)
-            if name in listed:
-                scan.reject(
-                    dataset,
-                    path,
-                    f"{table_path.name} line {n}: {name} is listed a second time "
-                    "(the first listing is used)",
-                    record=f"{table_path.name} line {n}",
-                )
-                continue
-            listed.add(name)
-            if name in ambiguous:
-                continue  # quarantined by index_by_name, every copy
-            diagnosis = row["diagnosis"].upper()
-            if diagnosis not in DIAGNOSES:
-                scan.reject(
-                    dataset,
-                    path,
-                    f"{table_path.name} line {n}: diagnosis {row['diagnosis']!r}; "
-                    f"expected one of {sorted(DIAGNOSES)}",
-                )
-                continue
-            if name not in files:
-                scan.reject(dataset, path, f"listed in {table_path.name} but missing")
-                continue
-            extra = {k: v for k, v in row.items() if k not in ("fileName", "diagnosis")}
-            recording_row(
-                scan,
-                dataset=dataset,
-                path=path,
-                recording_id=f"{dataset}/{Path(name).stem}",
-                subject_id=f"{dataset}:{Path(name).stem}",
-                modality="heart",
-                body_site=None,
-                device=None,
-                is_synthetic=is_synthetic,
-                metadata=extra | {"subset": subset, "diagnosis": diagnosis},
-                labels={"diagnosis": diagnosis},
+            values = {k: v for k, v in row.items() if k != "fileName"}
+            listings.append((name, f"{table_path.name} line {n}", values))
+            origin.setdefault(name, (table_path, n))
+    entries, conflicts = first_listings(listings)
+    listed = set(entries)
+    for name, row in entries.items():
+        table_path, n = origin[name]
+        subset = "noisy" if "noisy" in table_path.stem.lower() else "clean"
+        path = files.get(name, table_path.parent / name)
+        if name in ambiguous:
+            continue  # quarantined by index_by_name, every copy
+        if name in conflicts:
+            scan.reject(dataset, path, conflicts[name])
+            continue
+        diagnosis = row["diagnosis"].upper()
+        if diagnosis not in DIAGNOSES:
+            scan.reject(
+                dataset,
+                path,
+                f"{table_path.name} line {n}: diagnosis {row['diagnosis']!r}; "
+                f"expected one of {sorted(DIAGNOSES)}",
             )
+            continue
+        if name not in files:
+            scan.reject(dataset, path, f"listed in {table_path.name} but missing")
+            continue
+        extra = {k: v for k, v in row.items() if k != "diagnosis"}
+        recording_row(
+            scan,
+            dataset=dataset,
+            path=path,
+            recording_id=f"{dataset}/{Path(name).stem}",
+            subject_id=f"{dataset}:{Path(name).stem}",
+            modality="heart",
+            body_site=None,
+            device=None,
+            is_synthetic=is_synthetic,
+            metadata=extra | {"subset": subset, "diagnosis": diagnosis},
+            labels={"diagnosis": diagnosis},
+        )
     for name, path in sorted(files.items()):
         if name not in listed:
             scan.reject(dataset, path, "recording not listed in any details CSV")
