@@ -139,38 +139,32 @@ def test_embed_skips_unreadable_files_and_fails_clearly(project, tmp_path):
         ok=False,
     )
     assert "missing.wav: no such file or folder" in res.output
-    # A feature store with other settings than the model's: stopped before decoding.
+    # A feature store with other settings than the model's, or a broken meta.json:
+    # stopped before any file is decoded, naming the problem.
     other = tmp_path / "other_store"
     other.mkdir()
     meta = json.loads((project / "data/03_primary/features/meta.json").read_text())
     meta["frontend"]["n_mels"] = 32
-    (other / "meta.json").write_text(json.dumps(meta))
-    res = acula(
-        project,
-        "embed",
-        "data/06_models/aligned",
-        str(wav),
-        "-o",
-        "z.parquet",
-        "--features",
-        str(other),
-        ok=False,
-    )
-    assert "the encoder reads 256 frames x 64 mels" in res.output
-    assert "the frontend makes 256 x 32" in res.output
-    (other / "meta.json").write_text("{not json")
-    res = acula(
-        project,
-        "embed",
-        "data/06_models/aligned",
-        str(wav),
-        "-o",
-        "z.parquet",
-        "--features",
-        str(other),
-        ok=False,
-    )
-    assert "meta.json: not a feature store's meta.json" in res.output
+    for text, message in (
+        (
+            json.dumps(meta),
+            "the encoder reads 256 frames x 64 mels, but the frontend makes 256 x 32",
+        ),
+        ("{not json", "meta.json: not a feature store's meta.json"),
+    ):
+        (other / "meta.json").write_text(text)
+        res = acula(
+            project,
+            "embed",
+            "data/06_models/aligned",
+            str(wav),
+            "-o",
+            "z.parquet",
+            "--features",
+            str(other),
+            ok=False,
+        )
+        assert message in res.output
 
 
 @pytest.mark.slow
