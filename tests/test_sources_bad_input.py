@@ -111,6 +111,33 @@ def test_circor_missing_murmur_and_unknown_label(real_copy):
     assert "unknown #Murmur value 'Maybe'" in reasons(q, "49568_MV.wav")[0]
 
 
+def test_circor_real_spellings_and_a_recording_without_segmentation(real_copy):
+    """Real CirCor writes 'Young Adult' beside 'Young adult', and lists a few
+    recordings without their .tsv ('MV 50782_MV_1.hea 50782_MV_1.wav'): both
+    patients stay, with the canonical spelling and no segmentation count."""
+    root = real_copy("circor2022")
+    data = root / "training_data"
+    p = data / "29045.txt"
+    text = p.read_bytes()
+    assert (
+        b"#Age: Child" in text and b"MV 29045_MV.hea 29045_MV.wav 29045_MV.tsv" in text
+    )
+    p.write_bytes(
+        text.replace(b"#Age: Child", b"#Age: Young Adult").replace(
+            b"MV 29045_MV.hea 29045_MV.wav 29045_MV.tsv",
+            b"MV 29045_MV.hea 29045_MV.wav",
+        )
+    )
+    rec, _, q = scan("circor2022", root)
+    assert len(rec) == 23 and not len(q)
+    mine = rec[rec["subject_id"] == "circor2022:29045"].set_index("body_site")
+    assert set(mine["age_group"]) == {"Young adult"}
+    meta = {site: json.loads(m) for site, m in mine["metadata"].items()}
+    assert meta["MV"]["segmentation_rows"] is None
+    assert meta["AV"]["segmentation_rows"] > 0
+    assert meta["AV"]["Age"] == "Young adult"
+
+
 def test_circor_truncated_and_orphan_wav(real_copy):
     root = real_copy("circor2022")
     data = root / "training_data"

@@ -159,6 +159,23 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     cache = list((d / "05_model_input/teacher_cache").glob("*.npz"))
     assert len(cache) == 1
 
+    # The SSL-only control: the align run with lambda_align 0 and nothing else
+    # changed, hence the same optimiser steps; its student moved from the baseline
+    # by SSL alone, and differently from the aligned one.
+    control = ModelArtifactDataset(str(d / "06_models/ssl_control")).load()
+    cfg = control["config"]
+    assert cfg["kind"] == "ssl_control" and cfg["params"]["lambda_align"] == 0.0
+    ours, theirs = dict(cfg["params"]), dict(aligned["config"]["params"])
+    assert ours.pop("lambda_align") == 0.0 and theirs.pop("lambda_align") == 1.0
+    assert ours == theirs and cfg["data"] == aligned["config"]["data"]
+    assert cfg["trained_subjects"] == aligned["config"]["trained_subjects"]
+    control_curve = pd.read_csv(d / "08_reporting/control_curve.csv")
+    assert control_curve["step"].tolist() == curve["step"].tolist()
+    assert (control_curve["align"] == 0).all() and (control_curve["ssl"] > 0).all()
+    student = control["state_dict"]["student.patch_embed.weight"]
+    assert not torch.equal(student, base["state_dict"]["patch_embed.weight"])
+    assert not torch.equal(student, aligned["state_dict"]["student.patch_embed.weight"])
+
     from acula_pipeline.training import stages
 
     calls = []
@@ -196,7 +213,7 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
             "run",
             "--pipelines=align",
             "--params=align.train.epochs=1,align.train.batch_size=8,"
-            "align.train.progress=false,align.train.seed=1",
+            "align.train.progress=false,align.train.seed=1,align.ssl_control=false",
         ],
         cwd=project,
         env=env,
@@ -205,6 +222,9 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     )
     ddp = ModelArtifactDataset(str(d / "06_models/aligned")).load()
     assert ddp["config"]["params"]["train"]["seed"] == 1
+    off = ModelArtifactDataset(str(d / "06_models/ssl_control")).load()
+    assert off["config"] == {"kind": "ssl_control", "disabled": True}
+    assert not off["state_dict"]
     from acula_pipeline.training.data import alignment_pairs
 
     n = len(

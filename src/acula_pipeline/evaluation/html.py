@@ -25,19 +25,20 @@ th { background: #f2f2f2; }
 .ok { color: #1a7f37; font-weight: bold; } .bad { color: #b42318; font-weight: bold; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 </style></head><body>
-<h1>Evaluation: SSL baseline vs aligned encoder</h1>
+<h1>Evaluation: no-learning reference, SSL baseline, SSL-only control, aligned encoder</h1>
 {% if synthetic %}<p class="banner"><b>SYNTHETIC corpus.</b> These numbers measure the
 pipeline on generated audio in the real datasets' layouts; they are not a claim about
 real data.</p>{% endif %}
 {% if headline %}<p>Mean AUROC over {{ headline.tasks }} classification task(s):
-baseline <b>{{ "%.3f"|format(headline.baseline) }}</b>, aligned
-<b>{{ "%.3f"|format(headline.aligned) }}</b>
-(Δ {{ "%+.3f"|format(headline.aligned - headline.baseline) }}).</p>{% endif %}
+{% for enc, v in headline.items() if enc != 'tasks' %}{{ enc }}
+<b>{{ "%.3f"|format(v) }}</b>{{ ", " if not loop.last }}{% endfor %}.</p>{% endif %}
 
 <h2>Linear probes</h2>
 {{ results_html }}
-<p>Mean ± std over probe seeds {{ seeds }}; 95 % bootstrap interval of the first seed
-in metrics.json. Protocol <code>loso</code>: leave one subject out.</p>
+<p>Mean over probe seeds {{ seeds }} [95 % interval from a bootstrap over patients:
+subjects resampled, not recordings]; differences are paired on the same patients and
+their verdict is read from the interval. Protocol <code>loso</code>: leave one subject
+out.</p>
 {% if skipped %}<h3>Tasks not run</h3>{{ skipped }}{% endif %}
 {% for name, png in figures %}<h3>{{ name }}</h3>
 <img alt="{{ name }}" src="data:image/png;base64,{{ png }}">{% endfor %}

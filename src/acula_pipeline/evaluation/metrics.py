@@ -1,14 +1,15 @@
-"""Metrics of the paper's protocol: AUROC, MAE, bootstrap intervals, retrieval ranks.
+"""Metrics of the paper's protocol: AUROC, MAE, retrieval ranks (patient-level
+intervals are in ``uncertainty``).
 
 AUROC is the Mann–Whitney statistic on SciPy's tie-averaged ranks (macro one-vs-rest
 for several classes): the same number as scikit-learn's ``roc_auc_score`` (tested,
 ties included) at a tenth of its cost, which matters inside the probe's per-epoch
-checkpoint selection and the 1000-resample bootstrap.
+checkpoint selection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -46,37 +47,6 @@ def _binary_auroc(positive: np.ndarray, scores: np.ndarray) -> float:
 
 def mae(y: np.ndarray, pred: np.ndarray) -> float:
     return float(mean_absolute_error(np.asarray(y), np.asarray(pred)))
-
-
-def bootstrap_ci(
-    metric: Callable[[np.ndarray, np.ndarray], float],
-    y: np.ndarray,
-    pred: np.ndarray,
-    n: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric(y, pred)`` over resampled examples.
-
-    Resamples in which the metric is undefined (one class only) are redrawn.
-    """
-    y, pred = np.asarray(y), np.asarray(pred)
-    rng = np.random.default_rng(seed)
-    values: list[float] = []
-    tries = 0
-    while len(values) < n:
-        tries += 1
-        if tries > 20 * n:
-            raise ValueError(
-                "bootstrap: the metric is undefined on almost every resample"
-            )
-        idx = rng.integers(0, len(y), len(y))
-        try:
-            values.append(metric(y[idx], pred[idx]))
-        except ValueError:
-            continue
-    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
 
 
 def retrieval_ranks(similarity: np.ndarray, match: Sequence[int]) -> np.ndarray:

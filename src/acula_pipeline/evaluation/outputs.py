@@ -12,59 +12,80 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from acula_pipeline.evaluation.comparison import (
+    Difference,
+    Overall,
+    TaskComparison,
+    compare,
+    overall,
+)
 from acula_pipeline.evaluation.html import render_report
+from acula_pipeline.evaluation.probes import ProbeCfg
 from acula_pipeline.evaluation.report import (
-    ResultRow,
+    DISPLAY,
     before_after_chart,
+    diff_cell,
     embedding_map,
+    encoder_columns,
     results_table,
     roc_table,
+    score_cell,
 )
-from acula_pipeline.evaluation.run import ProbeRecord
+from acula_pipeline.evaluation.run import ALIGNED, BASELINE, ProbeRecord
 from acula_pipeline.evaluation.tasks import TaskSpec
+from acula_pipeline.evaluation.uncertainty import ClusterBootstrap, Interval
 
 
-def result_rows(records: Sequence[ProbeRecord]) -> list[ResultRow]:
-    """One row per task × dataset that ran under both baseline and aligned."""
-    by_key: dict[tuple[str, str], dict[str, ProbeRecord]] = {}
-    for r in records:
-        if r.result is not None:
-            by_key.setdefault((r.spec.name, r.data.dataset), {})[r.encoder] = r
-    rows = []
-    for (task, dataset), encs in by_key.items():
-        if "baseline" not in encs or "aligned" not in encs:
-            continue
-        b, a = encs["baseline"], encs["aligned"]
-        assert b.result is not None and a.result is not None
-        rows.append(
-            ResultRow(
-                task=task,
-                dataset=dataset,
-                metric=a.result.metric,
-                baseline=(b.result.mean, b.result.std),
-                aligned=(a.result.mean, a.result.std),
-                protocol=str(a.data.protocol),
-                n_test=len(a.result.test_y) if a.result.test_y is not None else 0,
-                others={
-                    e: (r.result.mean, r.result.std)
-                    for e, r in encs.items()
-                    if e not in ("baseline", "aligned") and r.result is not None
-                },
-            )
-        )
-    return rows
-
-
-def headline(rows: Sequence[ResultRow]) -> dict[str, Any] | None:
-    """Mean AUROC over classification tasks, baseline and aligned."""
-    cls = [r for r in rows if r.metric == "auroc"]
-    if not cls:
+def headline(overall: Overall | None) -> dict[str, Any] | None:
+    """The mean AUROC over classification tasks as plain numbers (HTML, logs)."""
+    if overall is None or BASELINE not in overall.scores:
         return None
+    out: dict[str, Any] = {"tasks": overall.tasks}
+    for enc, score in overall.scores.items():
+        out[enc] = score.mean
+    return out
+
+
+def _ascii(d: Difference) -> str:
+    return f"{d.a}_minus_{d.b}"
+
+
+def _interval(ci: Interval | None) -> dict[str, float]:
+    if ci is None or np.isnan(ci.low):
+        return {}
+    return {"ci95_low": round(ci.low, 4), "ci95_high": round(ci.high, 4)}
+
+
+def _diffs(diffs: Sequence[Difference]) -> dict[str, Any]:
     return {
-        "tasks": len(cls),
-        "baseline": float(np.mean([r.baseline[0] for r in cls])),
-        "aligned": float(np.mean([r.aligned[0] for r in cls])),
+        _ascii(d): {
+            "delta": round(d.ci.point, 4),
+            **_interval(d.ci),
+            "verdict": d.verdict,
+        }
+        for d in diffs
     }
+
+
+def provenance(recordings: pd.DataFrame, params: Any) -> str:
+    """One line saying which data and settings produced a table."""
+    parts = []
+    if len(recordings):
+        by = recordings.groupby("dataset")["subject_id"].nunique().sort_index()
+        synthetic = bool(recordings["is_synthetic"].fillna(False).all())
+        kind = "SYNTHETIC" if synthetic else "real"
+        parts.append(
+            f"Data ({kind}): " + ", ".join(f"{d} ({n} subjects)" for d, n in by.items())
+        )
+    parts.append(
+        "scored on the TEST split"
+        if params.score_on == "test"
+        else "scored on the VALIDATION split (model selection; the test split was "
+        "not read)"
+    )
+    parts.append(f"probe seeds {list(params.probe.seeds)}")
+    parts.append(f"{params.probe.bootstrap} bootstrap draws over patients")
+    return "; ".join(parts) + "."
 
 
 def skipped_tasks(records: Sequence[ProbeRecord]) -> list[dict[str, str]]:
@@ -87,44 +108,58 @@ def skipped_tasks(records: Sequence[ProbeRecord]) -> list[dict[str, str]]:
 
 def metrics(
     records: Sequence[ProbeRecord],
+    comparisons: Sequence[TaskComparison],
+    overall: Overall | None,
     zero_shot: Sequence[Mapping[str, Any]],
     retrieval: Sequence[Mapping[str, Any]],
     audit: Mapping[str, Any],
     synthetic: bool,
 ) -> dict[str, Any]:
-    """``metrics.json``: per task, dataset and encoder, plus the headline."""
+    """``metrics.json``: per task, dataset and encoder (with the patient-level
+    interval), the paired differences with verdicts, and the headline."""
+    intervals = {
+        (c.task, c.dataset, e): s.ci for c in comparisons for e, s in c.scores.items()
+    }
+    subjects = {(c.task, c.dataset): c.n_subjects for c in comparisons}
     probes: dict[str, Any] = {}
     for r in records:
         if r.result is None:
             continue
         res = r.result
+        key = (r.spec.name, r.data.dataset)
         entry = {
             res.metric: round(res.mean, 4),
             f"{res.metric}_std": round(res.std, 4),
+            **_interval(intervals.get((*key, r.encoder))),
             "protocol": r.data.protocol,
             "n": len(res.test_y) if res.test_y is not None else 0,
+            "n_subjects": subjects.get(key, 0),
             # units without a label in the class map or without an embedding
             "left_out": int(r.data.counts.get("left_out", 0)),
         }
-        if res.ci95 is not None:
-            entry["ci95_low"], entry["ci95_high"] = (round(v, 4) for v in res.ci95)
         if res.val_per_seed:
             entry[f"val_{res.metric}"] = round(float(np.mean(res.val_per_seed)), 4)
         probes.setdefault(r.spec.name, {}).setdefault(r.data.dataset, {})[r.encoder] = (
             entry
         )
-    head = headline(result_rows(records))
+    mean_auroc = None
+    if overall is not None and ALIGNED in overall.scores and BASELINE in overall.scores:
+        mean_auroc = {
+            "tasks": overall.tasks,
+            **{e: round(s.mean, 4) for e, s in overall.scores.items()},
+            "delta": round(
+                overall.scores[ALIGNED].mean - overall.scores[BASELINE].mean, 4
+            ),
+            "ci95": {e: _interval(s.ci) for e, s in overall.scores.items()},
+            "differences": _diffs(overall.diffs),
+        }
     return {
         "synthetic": synthetic,
-        "mean_auroc": None
-        if head is None
-        else {
-            "tasks": head["tasks"],
-            "baseline": round(head["baseline"], 4),
-            "aligned": round(head["aligned"], 4),
-            "delta": round(head["aligned"] - head["baseline"], 4),
-        },
+        "mean_auroc": mean_auroc,
         "probes": probes,
+        "differences": {
+            f"{c.task}/{c.dataset}": _diffs(c.diffs) for c in comparisons if c.diffs
+        },
         "zero_shot": {
             f"{z['task']}/{z['dataset']}": round(float(z["auroc"]), 4)
             for z in zero_shot
@@ -137,6 +172,7 @@ def metrics(
         },
         "leakage_audit_ok": bool(audit.get("ok")),
         "skipped_tasks": len(skipped_tasks(records)),
+        "scored_splits": sorted({c.scored for c in comparisons}),
     }
 
 
@@ -236,6 +272,8 @@ class Outputs:
     roc_curves: dict[str, pd.DataFrame]
     embedding_map: Figure
     html: str
+    comparisons: list[TaskComparison]
+    overall: Overall | None
 
 
 def build_outputs(
@@ -244,36 +282,37 @@ def build_outputs(
     retrieval: Sequence[Mapping[str, Any]],
     audit: Mapping[str, Any],
     validation: Mapping[str, Any],
-    seeds: Sequence[int],
+    probe: ProbeCfg,
     synthetic: bool,
+    provenance: str = "",
 ) -> Outputs:
-    rows = result_rows(records)
-    chart = before_after_chart(rows, synthetic)
+    comparisons = compare(records, ClusterBootstrap(draws=probe.bootstrap, seed=0))
+    head = overall(comparisons)
+    chart = before_after_chart(comparisons, synthetic)
     roc = roc_grid(records, synthetic)
     emb = map_figure(records, synthetic)
+    encs = encoder_columns(comparisons)
     table = pd.DataFrame(
         [
             {
-                "task": r.task,
-                "dataset": r.dataset,
-                "protocol": r.protocol,
-                "n": r.n_test,
-                "metric": r.metric.upper(),
-                "baseline": f"{r.baseline[0]:.3f} ± {r.baseline[1]:.3f}",
-                "aligned": f"{r.aligned[0]:.3f} ± {r.aligned[1]:.3f}",
-                "Δ": f"{r.delta:+.3f}",
-                **{e: f"{v[0]:.3f} ± {v[1]:.3f}" for e, v in r.others.items()},
+                "task": c.task,
+                "dataset": c.dataset,
+                "protocol": c.protocol,
+                "units (subjects)": f"{c.n_units} ({c.n_subjects})",
+                "metric": c.metric.upper(),
+                **{DISPLAY.get(e, e): score_cell(c.scores.get(e)) for e in encs},
+                **{d.name: f"{diff_cell(d)}: {d.verdict}" for d in c.diffs},
             }
-            for r in rows
+            for c in comparisons
         ]
     )
     html = render_report(
         synthetic=synthetic,
-        headline=headline(rows),
+        headline=headline(head),
         results=table,
         skipped=skipped_tasks(records),
         figures=[
-            ("Before / after alignment", chart),
+            ("Every encoder per task (95 % interval over patients)", chart),
             ("ROC curves", roc),
             ("Embedding map", emb),
         ],
@@ -281,14 +320,18 @@ def build_outputs(
         retrieval=retrieval,
         audit=audit,
         validation=validation,
-        seeds=seeds,
+        seeds=probe.seeds,
     )
     return Outputs(
-        metrics=metrics(records, zero_shot, retrieval, audit, synthetic),
-        table=results_table(rows, synthetic),
+        metrics=metrics(
+            records, comparisons, head, zero_shot, retrieval, audit, synthetic
+        ),
+        table=results_table(comparisons, head, synthetic, provenance),
         chart=chart,
         roc=roc,
         roc_curves=roc_curves(records),
         embedding_map=emb,
         html=html,
+        comparisons=comparisons,
+        overall=head,
     )

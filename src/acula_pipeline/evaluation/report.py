@@ -1,14 +1,14 @@
 """The results in the paper's form: a Markdown table and the figures beside it.
 
-Rows are ``ResultRow``s (one task on one dataset, baseline and aligned encoder);
-the table ends with the mean over classification (AUROC) tasks, as the paper's
-headline does, and says SYNTHETIC in its title when the data is.
+Rows are ``TaskComparison``s (one task on one dataset, every encoder with its
+patient-level interval); the table ends with the mean over classification (AUROC)
+tasks, as the paper's headline does, then lists the paired differences with their
+verdicts, and says SYNTHETIC in its title when the data is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -21,96 +21,174 @@ from matplotlib.figure import Figure  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from acula_pipeline.evaluation.comparison import (  # noqa: E402
+    DIFFERENCES,
+    Difference,
+    Overall,
+    Score,
+    TaskComparison,
+)
 
-@dataclass
-class ResultRow:
-    """One task on one dataset: mean ± std over probe seeds for each encoder."""
-
-    task: str
-    dataset: str
-    metric: str  # "auroc" (higher is better) or "mae" (lower is better)
-    baseline: tuple[float, float]
-    aligned: tuple[float, float]
-    protocol: str = "fixed"  # fixed split, or loso (leave one subject out)
-    n_test: int = 0  # scored units (test split, or all under loso)
-    others: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    @property
-    def delta(self) -> float:
-        return self.aligned[0] - self.baseline[0]
-
-
-def _fmt(v: tuple[float, float]) -> str:
-    return f"{v[0]:.3f} ± {v[1]:.3f}"
+# Column order and display names of the encoders every table shows first.
+ENCODER_ORDER = ("logmel_stats", "baseline", "control", "aligned")
+DISPLAY = {
+    "logmel_stats": "no learning (log-mel stats)",
+    "baseline": "baseline (SSL)",
+    "control": "SSL-only control",
+    "aligned": "aligned",
+}
 
 
-def results_table(rows: Sequence[ResultRow], synthetic: bool) -> str:
-    """Markdown: task, dataset, protocol, units scored, metric, baseline, aligned, Δ
-    (and any extra encoder); then the mean over AUROC tasks, the paper's headline."""
-    title = "Results" + (
-        " (SYNTHETIC corpus: not a claim about real data)" if synthetic else ""
+def encoder_columns(comparisons: Sequence[TaskComparison]) -> list[str]:
+    """The encoders of the comparisons: the standard rows first, then the extras."""
+    seen = {e for c in comparisons for e in c.scores}
+    return [e for e in ENCODER_ORDER if e in seen] + sorted(seen - set(ENCODER_ORDER))
+
+
+def score_cell(score: Score | None, digits: int = 3) -> str:
+    """``0.731 [0.652, 0.803]``: mean over probe seeds, patient-level interval."""
+    if score is None:
+        return "-"
+    if score.ci is None or np.isnan(score.ci.low):
+        return f"{score.mean:.{digits}f} ± {score.std:.{digits}f}"
+    return f"{score.mean:.{digits}f} [{score.ci.low:.{digits}f}, {score.ci.high:.{digits}f}]"
+
+
+def diff_cell(d: Difference, digits: int = 3) -> str:
+    ci = d.ci
+    if np.isnan(ci.low):
+        return f"{ci.point:+.{digits}f} (no interval)"
+    return f"{ci.point:+.{digits}f} [{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
+
+
+def results_table(
+    comparisons: Sequence[TaskComparison],
+    headline: Overall | None,
+    synthetic: bool,
+    provenance: str = "",
+) -> str:
+    """Markdown: every encoder's score per task with its patient-level interval and
+    the mean over AUROC tasks (the paper's headline); then the paired differences
+    with their verdicts."""
+    scored = sorted({c.scored for c in comparisons})
+    title = (
+        "Results"
+        + (
+            " on the VALIDATION split (for choosing settings)"
+            if "val" in scored
+            else ""
+        )
+        + (" (SYNTHETIC corpus: not a claim about real data)" if synthetic else "")
     )
-    extra = sorted({k for r in rows for k in r.others})
-    lines = [
-        f"### {title}",
-        "",
-        "| task | dataset | protocol | n | metric | baseline | aligned | Δ |"
-        + "".join(f" {e} |" for e in extra),
-        "|---|---|---|---|---|---|---|---|" + "---|" * len(extra),
+    encs = encoder_columns(comparisons)
+    lines = [f"### {title}", ""]
+    if provenance:
+        lines += [provenance, ""]
+    lines += [
+        "| task | dataset | protocol | units (subjects) | metric | "
+        + " | ".join(DISPLAY.get(e, e) for e in encs)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(encs),
     ]
-    for r in rows:
+    for c in comparisons:
         lines.append(
-            f"| {r.task} | {r.dataset} | {r.protocol} | {r.n_test} | "
-            f"{r.metric.upper()} | {_fmt(r.baseline)} | {_fmt(r.aligned)} | "
-            f"{r.delta:+.3f} |"
-            + "".join(
-                f" {_fmt(r.others[e]) if e in r.others else '-'} |" for e in extra
+            f"| {c.task} | {c.dataset} | {c.protocol} | {c.n_units} ({c.n_subjects}) "
+            f"| {c.metric.upper()} | "
+            + " | ".join(score_cell(c.scores.get(e)) for e in encs)
+            + " |"
+        )
+    if headline is not None:
+        lines.append(
+            f"| **mean over {headline.tasks} classification task(s)** | | | | AUROC | "
+            + " | ".join(
+                f"**{score_cell(headline.scores[e])}**" if e in headline.scores else "-"
+                for e in encs
             )
+            + " |"
         )
-    cls = [r for r in rows if r.metric == "auroc"]
-    if cls:
-        b = float(np.mean([r.baseline[0] for r in cls]))
-        a = float(np.mean([r.aligned[0] for r in cls]))
-        means = "".join(
-            f" {np.mean([r.others[e][0] for r in cls if e in r.others]):.3f} |"
-            if any(e in r.others for r in cls)
-            else " - |"
-            for e in extra
-        )
-        lines.append(
-            f"| **mean over {len(cls)} classification task(s)** | | | | AUROC | "
-            f"**{b:.3f}** | **{a:.3f}** | **{a - b:+.3f}** |" + means
-        )
-    lines.append("")
-    lines.append(
-        "Mean ± std of the test metric over the probe seeds; Δ = aligned − baseline "
-        "(for MAE, lower is better). Protocol `loso`: leave one subject out."
-    )
+    lines += [
+        "",
+        "Mean over the probe seeds [95 % interval from a bootstrap over patients: "
+        "subjects resampled, not recordings]. Protocol `loso`: leave one subject out.",
+        "",
+    ]
+    named = [(a, b) for a, b in DIFFERENCES]
+    present = [
+        (a, b)
+        for a, b in named
+        if any(d.a == a and d.b == b for c in comparisons for d in c.diffs)
+    ]
+    if present:
+        lines += [
+            "#### Paired differences (on the same patients) and verdicts",
+            "",
+            "| task | dataset | "
+            + " | ".join(
+                f"{DISPLAY.get(a, a)} − {DISPLAY.get(b, b)}" for a, b in present
+            )
+            + " |",
+            "|---|---|" + "---|" * len(present),
+        ]
+        rows = [(c.task, c.dataset, c.diffs) for c in comparisons]
+        if headline is not None:
+            rows.append(
+                (f"**mean over {headline.tasks} AUROC task(s)**", "", headline.diffs)
+            )
+        for task, dataset, diffs in rows:
+            by = {(d.a, d.b): d for d in diffs}
+            cells = [
+                f"{diff_cell(by[k])}: **{by[k].verdict}**" if k in by else "-"
+                for k in present
+            ]
+            lines.append(f"| {task} | {dataset} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "A verdict is read from the interval of the difference, never from its "
+            "point: *helped* when the whole interval is on the better side of zero "
+            "(above for AUROC, below for MAE), *hurt* when on the worse side, else "
+            "*no evidence either way*.",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def before_after_chart(rows: Sequence[ResultRow], synthetic: bool) -> Figure:
-    """Grouped bars of baseline and aligned AUROC per classification task."""
-    cls = [r for r in rows if r.metric == "auroc"]
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cls) + 2), 4))
+def before_after_chart(
+    comparisons: Sequence[TaskComparison], synthetic: bool
+) -> Figure:
+    """Grouped bars of every encoder's AUROC per classification task, with the
+    patient-level interval as the error bar."""
+    cls = [c for c in comparisons if c.metric == "auroc"]
+    encs = encoder_columns(cls)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(cls) + 2), 4))
     x = np.arange(len(cls))
-    for off, name, attr in (
-        (-0.2, "baseline", "baseline"),
-        (0.2, "aligned", "aligned"),
-    ):
-        vals = [getattr(r, attr) for r in cls]
+    width = 0.8 / max(len(encs), 1)
+    for i, e in enumerate(encs):
+        means: list[float] = []
+        err: list[list[float]] = [[], []]
+        for c in cls:
+            s = c.scores.get(e)
+            means.append(s.mean if s else np.nan)
+            lo = s.ci.low if s and s.ci and not np.isnan(s.ci.low) else np.nan
+            hi = s.ci.high if s and s.ci and not np.isnan(s.ci.high) else np.nan
+            err[0].append(max(s.mean - lo, 0) if s and not np.isnan(lo) else 0)
+            err[1].append(max(hi - s.mean, 0) if s and not np.isnan(hi) else 0)
         ax.bar(
-            x + off, [v[0] for v in vals], 0.4, yerr=[v[1] for v in vals], label=name
+            x + (i - (len(encs) - 1) / 2) * width,
+            means,
+            width,
+            yerr=err,
+            capsize=2,
+            label=DISPLAY.get(e, e),
         )
-    ax.set_xticks(x, [f"{r.task}\n{r.dataset}" for r in cls], fontsize=8)
+    ax.set_xticks(x, [f"{c.task}\n{c.dataset}" for c in cls], fontsize=8)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("test AUROC (mean ± std over seeds)")
+    ax.set_ylabel("test AUROC (95 % interval over patients)")
     ax.set_title(
-        "Linear probes before and after alignment"
+        "Linear probes: reference, baseline, control, aligned"
         + (" — SYNTHETIC" if synthetic else "")
     )
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -1,7 +1,8 @@
 """The evaluate stage as plain functions (the Kedro nodes call these).
 
-1. ``compared_encoders``: the SSL baseline, the aligned encoder and any extra
-   encoder configured under ``evaluate.encoders``.
+1. ``compared_encoders``: the SSL baseline, the SSL-only control, the aligned
+   encoder, the no-learning reference (log-mel statistics) and any extra encoder
+   configured under ``evaluate.encoders``.
 2. ``embed_all``: frozen embeddings of every clip, per encoder, cached on disk by the
    encoder's weights and the clips (a rerun that only changes probe settings does not
    re-embed).
@@ -49,6 +50,10 @@ from acula_pipeline.training.stages import EncoderParams, student_encoder
 log = logging.getLogger(__name__)
 
 Artifact = dict[str, Any]
+# Rows every comparison has: the SSL baseline, the SSL-only control (align with
+# lambda_align 0), the aligned encoder and the no-learning reference.
+BASELINE, CONTROL, ALIGNED, REFERENCE = "baseline", "control", "aligned", "logmel_stats"
+RESERVED_ENCODERS = frozenset({BASELINE, CONTROL, ALIGNED, REFERENCE})
 Embeddings = dict[str, dict[str, Any]]  # encoder → {"segment_ids", "vectors", "key"}
 
 
@@ -82,6 +87,15 @@ class EvaluateParams(BaseModel):
     encoders: dict[str, EncoderParams] = {}
     zero_shot: bool = True
     retrieval: RetrievalCfg = RetrievalCfg()
+    # The no-learning reference row: a linear probe on log-mel statistics (each
+    # band's mean and std over time), beside the learned encoders.
+    no_learning_reference: bool = True
+    # Which split the fixed protocol scores: "test" (the result), or "val" while
+    # choosing settings (probes still train on train and pick their epoch on val;
+    # the test split is then never read, and retrieval, which scores test
+    # subjects' held-out reports, is skipped). Leave-one-out tasks have no
+    # validation split and are scored as always.
+    score_on: Literal["test", "val"] = "test"
 
     @model_validator(mode="after")
     def _names(self) -> EvaluateParams:
@@ -89,7 +103,7 @@ class EvaluateParams(BaseModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"evaluate.tasks: duplicate task names {dup}")
-        clash = sorted(set(self.encoders) & {"baseline", "aligned"})
+        clash = sorted(set(self.encoders) & RESERVED_ENCODERS)
         if clash:
             raise ValueError(f"evaluate.encoders: {clash} are reserved names")
         for name, enc in self.encoders.items():
@@ -119,14 +133,27 @@ def artifact_key(artifact: Artifact) -> str:
 
 
 def compared_encoders(
-    baseline: Artifact, aligned: Artifact, params: EvaluateParams, store: FeatureStore
+    baseline: Artifact,
+    aligned: Artifact,
+    control: Artifact | None,
+    params: EvaluateParams,
+    store: FeatureStore,
 ) -> dict[str, tuple[AudioEncoder, str]]:
-    """Each encoder under comparison with the key its embeddings are cached by."""
-    out = {
-        "baseline": (load_encoder(baseline), artifact_key(baseline)),
-        "aligned": (load_encoder(aligned), artifact_key(aligned)),
-    }
-    for name, p in params.encoders.items():
+    """Each encoder under comparison with the key its embeddings are cached by: the
+    baseline, the SSL-only control (unless it was not trained), the aligned encoder,
+    the no-learning reference (unless switched off) and any extra encoder."""
+    out = {BASELINE: (load_encoder(baseline), artifact_key(baseline))}
+    if control is not None and not control["config"].get("disabled"):
+        out[CONTROL] = (load_encoder(control), artifact_key(control))
+    out[ALIGNED] = (load_encoder(aligned), artifact_key(aligned))
+    extra = dict(params.encoders)
+    if params.no_learning_reference:
+        n_mels = int(store.meta["shape"][1])
+        extra = {
+            REFERENCE: EncoderParams(name=REFERENCE, options={"n_mels": n_mels}),
+            **extra,
+        }
+    for name, p in extra.items():
         torch.manual_seed(0)  # a fresh (random) encoder is the same every run
         enc = student_encoder(p, None, store)
         spec = json.dumps(p.model_dump(), sort_keys=True)
@@ -180,6 +207,7 @@ class ProbeRecord:
     data: TaskData
     encoder: str
     result: ProbeResult | None
+    scored: str = "test"  # the split scored: test, val, or loso (every subject)
 
 
 def probe_all(
@@ -206,11 +234,15 @@ def probe_all(
     for spec, td, enc in tqdm(
         jobs, desc="probes", unit="probe", disable=not params.embed.progress
     ):
-        records.append(ProbeRecord(spec, td, enc, _probe(spec, td, params.probe)))
+        scored = "loso" if td.protocol == "loso" else params.score_on
+        result = _probe(spec, td, params.probe, scored)
+        records.append(ProbeRecord(spec, td, enc, result, scored))
     return records
 
 
-def _probe(spec: TaskSpec, td: TaskData, cfg: ProbeCfg) -> ProbeResult | None:
+def _probe(
+    spec: TaskSpec, td: TaskData, cfg: ProbeCfg, scored: str = "test"
+) -> ProbeResult | None:
     if td.skipped:
         return None
     kind: Literal["classification", "regression"] = (
@@ -227,7 +259,7 @@ def _probe(spec: TaskSpec, td: TaskData, cfg: ProbeCfg) -> ProbeResult | None:
     return run_probe(
         td.split("train"),
         td.split("val"),
-        td.split("test"),
+        td.split(scored),
         cfg,
         kind,
         spec.n_classes or None,
@@ -244,8 +276,7 @@ def zero_shot_all(
         d = r.data
         if r.encoder != "aligned" or d.skipped or not r.spec.descriptions:
             continue
-        name = "loso" if d.protocol == "loso" else "test"  # no training: all units
-        test = d.split(name)
+        test = d.split(r.scored)  # no training: every scored unit
         text = np.asarray(encode_text(r.spec.descriptions))
         scores = zero_shot_scores(space, test.x, text)
         probs = torch.softmax(torch.as_tensor(scores), dim=1).numpy()

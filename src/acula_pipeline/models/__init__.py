@@ -1,6 +1,10 @@
 """Students, teachers, projection heads and losses (open_clip-like API)."""
 
-from acula_pipeline.models import hf_audio, torchscript  # noqa: F401  (registration)
+from acula_pipeline.models import (  # noqa: F401  (registration)
+    hf_audio,
+    reference,
+    torchscript,
+)
 from acula_pipeline.models.base import (
     ENCODERS,
     AudioEncoder,

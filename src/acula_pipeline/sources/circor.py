@@ -40,12 +40,16 @@ def parse_patient_file(
     recordings = []
     for k, line in enumerate(lines[1 : n + 1], start=2):
         parts = line.split()
-        if len(parts) != 4 or parts[0] not in SITES:
+        # Real copies list a few recordings without their segmentation file
+        # ('MV 50782_MV_1.hea 50782_MV_1.wav'): the recording itself is usable.
+        if len(parts) not in (3, 4) or parts[0] not in SITES:
             raise PatientFileError(
                 f"CirCor patient file {path.name} line {k}: expected "
-                f"'<site> <hea> <wav> <tsv>', got {line!r}"
+                f"'<site> <hea> <wav> [<tsv>]', got {line!r}"
             )
-        recordings.append((parts[0], parts[1], parts[2], parts[3]))
+        recordings.append(
+            (parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else "")
+        )
     if len(recordings) != n:
         raise PatientFileError(
             f"CirCor patient file {path.name}: header announces {n} "
@@ -63,19 +67,30 @@ def parse_patient_file(
     return recordings, fields
 
 
-def _label_error(fields: dict[str, str]) -> str | None:
-    checks = (
-        ("Murmur", MURMUR, False),
-        ("Outcome", OUTCOME, True),
-        ("Age", AGES, True),
-        ("Sex", SEXES, True),
-    )
-    for key, allowed, optional in checks:
+LABEL_FIELDS = (
+    ("Murmur", MURMUR, False),
+    ("Outcome", OUTCOME, True),
+    ("Age", AGES, True),
+    ("Sex", SEXES, True),
+)
+
+
+def _canonical_labels(fields: dict[str, str]) -> str | None:
+    """Put each label field in its canonical spelling, in place; the dataset's own
+    spelling varies in case ('Young Adult' beside 'Young adult'). Returns what is
+    wrong with the first unknown value, or None."""
+    for key, allowed, optional in LABEL_FIELDS:
         value = nan_to_none(fields.get(key))
         if value is None and optional:
             continue
-        if value not in allowed:
-            return f"unknown #{key} value {fields.get(key)!r}; expected one of {sorted(allowed)}"
+        by_fold = {a.casefold(): a for a in allowed}
+        canonical = by_fold.get(str(value).casefold()) if value is not None else None
+        if canonical is None:
+            return (
+                f"unknown #{key} value {fields.get(key)!r}; expected one of "
+                f"{sorted(allowed)}"
+            )
+        fields[key] = canonical
     return None
 
 
@@ -110,7 +125,7 @@ def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                 scan.reject(dataset, wav, str(exc))
             scan.reject(dataset, ptxt, str(exc))
             continue
-        problem = _label_error(fields)
+        problem = _canonical_labels(fields)
         meta_base = {k: nan_to_none(v) for k, v in fields.items()}
         heard = set((nan_to_none(fields.get("Murmur locations")) or "").split("+")) - {
             ""
@@ -127,7 +142,7 @@ def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             try:
                 n_states = (
                     parse_states(data / tsv_name)
-                    if (data / tsv_name).exists()
+                    if tsv_name and (data / tsv_name).exists()
                     else None
                 )
             except ValueError as exc:

@@ -53,9 +53,12 @@ class AlignObjective(nn.Module):
         """One micro-batch of (clips, cached teacher embeddings)."""
         x, t = batch
         ssl = self.student.ssl_loss(x) if self.lambda_ssl else t.new_zeros(())
-        audio = gather_global(self.audio_head(self.student.encode_audio(x)))
-        text = gather_global(self.text_head(t))
-        align = self.loss(audio, text)
+        if self.lambda_align:
+            audio = gather_global(self.audio_head(self.student.encode_audio(x)))
+            text = gather_global(self.text_head(t))
+            align = self.loss(audio, text)
+        else:  # the SSL-only control: the heads and the loss would not move the student
+            align = t.new_zeros(())
         return {
             "loss": self.lambda_align * align + self.lambda_ssl * ssl,
             "align": align,

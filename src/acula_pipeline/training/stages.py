@@ -133,6 +133,10 @@ class AlignParams(BaseModel):
     head: HeadCfg = HeadCfg()
     encoder: EncoderParams = EncoderParams()
     train: TrainCfg = TrainCfg()
+    # Also train the SSL-only control: this same run with lambda_align 0 (same
+    # start, clips, batches, seed, schedule and steps), so that aligned − control
+    # is what the teacher added and not what more SSL training did.
+    ssl_control: bool = True
 
     @model_validator(mode="after")
     def _known_loss(self) -> AlignParams:
@@ -375,3 +379,44 @@ def student_encoder(
         n_frames, n_mels = store.meta["shape"]
         spec = {"n_frames": n_frames, "n_mels": n_mels} | spec
     return build_encoder(spec)
+
+
+def ssl_control(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    reports: pd.DataFrame,
+    embeddings: dict[str, Any],
+    baseline: Artifact | None,
+    params: AlignParams,
+    checkpoint_dir: str | Path,
+) -> tuple[Artifact, pd.DataFrame]:
+    """The SSL-only control: ``align`` with λ_align = 0 and nothing else changed.
+
+    The same student start, clips (those with a report), batch size, epochs, seed
+    and schedule, hence exactly the align run's optimiser steps; only the teacher's
+    term is off. Its artifact says ``"kind": "ssl_control"``. With
+    ``align.ssl_control: false`` it is an empty artifact marked ``disabled`` (the
+    evaluate stage then leaves the control row out and says why)."""
+    if not params.ssl_control:
+        log.info("SSL-only control not trained (align.ssl_control is false)")
+        return (
+            {"state_dict": {}, "config": {"kind": "ssl_control", "disabled": True}},
+            pd.DataFrame({"step": [], "loss": []}),
+        )
+    control = params.model_copy(update={"lambda_align": 0.0})
+    run = prepare_alignment(store, segments, reports, embeddings, baseline, control)
+    run.config["kind"] = "ssl_control"
+    if not run.model.lambda_ssl:
+        # Nothing to train: the control of an encoder without an SSL loss is the
+        # encoder it starts from (weight decay alone would only shrink it).
+        log.warning(
+            "Encoder %r has no self-supervised loss: the SSL-only control is the "
+            "starting encoder, untrained",
+            run.model.student.name,
+        )
+        run.config["untrained"] = True
+        return _artifact(run.model, run.config), pd.DataFrame({"step": [], "loss": []})
+    log.info("Training the SSL-only control (align with lambda_align 0)")
+    trainer = Trainer(run.model, control.train, checkpoint_dir, run.config)
+    curve = trainer.fit(run.dataset)
+    return _artifact(run.model, run.config), pd.DataFrame(curve)

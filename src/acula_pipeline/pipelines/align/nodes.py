@@ -7,7 +7,12 @@ from typing import Any
 import pandas as pd
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.training.stages import AlignParams, align, embed_reports
+from acula_pipeline.training.stages import (
+    AlignParams,
+    align,
+    embed_reports,
+    ssl_control,
+)
 from acula_pipeline.validation.runner import require_success
 
 
@@ -31,3 +36,20 @@ def align_encoder(
     """Joint alignment + SSL training from the baseline encoder."""
     require_success(validation)
     return align(store, segments, reports, embeddings, baseline, params, checkpoints)
+
+
+def train_ssl_control(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    reports: pd.DataFrame,
+    embeddings: dict[str, Any],
+    baseline: dict[str, Any],
+    validation: dict[str, Any],
+    checkpoints: str,
+    params: AlignParams,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The SSL-only control: the align run with lambda_align 0."""
+    require_success(validation)
+    return ssl_control(
+        store, segments, reports, embeddings, baseline, params, checkpoints
+    )

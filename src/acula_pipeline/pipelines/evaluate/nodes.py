@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.evaluation.outputs import build_outputs
+from acula_pipeline.evaluation.outputs import build_outputs, provenance
 from acula_pipeline.evaluation.run import (
     Embeddings,
     EvaluateParams,
@@ -59,12 +59,13 @@ def embed_for_evaluation(
     segments: pd.DataFrame,
     baseline: dict[str, Any],
     aligned: dict[str, Any],
+    control: dict[str, Any],
     cache_dir: str,
     audit: dict[str, Any],
     params: EvaluateParams,
 ) -> Embeddings:
     """Frozen embeddings of every clip per encoder (after the audit has passed)."""
-    encoders = compared_encoders(baseline, aligned, params, store)
+    encoders = compared_encoders(baseline, aligned, control, params, store)
     return embed_all(encoders, store, segments, cache_dir, params.embed)
 
 
@@ -109,7 +110,13 @@ def zero_shot_and_retrieval(
 
     zs = zero_shot_all(records, space, encode) if params.zero_shot else []
     rt = []
-    if params.retrieval.enabled:
+    if params.retrieval.enabled and params.score_on != "test":
+        log.info(
+            "Retrieval skipped: it ranks the test subjects' held-out reports, and "
+            "evaluate.score_on is %r",
+            params.score_on,
+        )
+    elif params.retrieval.enabled:
         pool = pd.concat([reports, heldout_reports], ignore_index=True)
         rt = retrieval_all(
             pool, segments, splits, embeddings, space, encode, params.retrieval.ks
@@ -141,7 +148,14 @@ def write_results(
         recordings["is_synthetic"].fillna(False).all()
     )
     out = build_outputs(
-        records, zero_shot, retrieval, audit, validation, params.probe.seeds, synthetic
+        records,
+        zero_shot,
+        retrieval,
+        audit,
+        validation,
+        params.probe,
+        synthetic,
+        provenance(recordings, params),
     )
     head = out.metrics["mean_auroc"]
     if head:
@@ -154,6 +168,16 @@ def write_results(
             head["aligned"],
             head["delta"],
         )
+    if out.overall is not None:
+        for d in out.overall.diffs:
+            log.info(
+                "Mean AUROC, %s: %+.3f [%.3f, %.3f]: %s",
+                d.name,
+                d.ci.point,
+                d.ci.low,
+                d.ci.high,
+                d.verdict,
+            )
     return (
         out.metrics,
         out.table,

@@ -29,6 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "segments",
                     "baseline_encoder",
                     "aligned_model",
+                    "ssl_control_model",
                     "evaluation_embedding_cache",
                     "leakage_audit",
                     "params:evaluate",
