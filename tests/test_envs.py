@@ -36,9 +36,10 @@ def test_circor_dev_merges_over_base_and_has_its_own_data_root():
     # the rest of conf/base's ingest block is kept (a soft, key-by-key merge)
     base = loader("local")["parameters"]
     assert params["ingest"]["features"] == base["ingest"]["features"]
-    assert sources["synthetic"]["generate"] == base["ingest"]["sources"]["synthetic"][
-        "generate"
-    ]
+    assert (
+        sources["synthetic"]["generate"]
+        == base["ingest"]["sources"]["synthetic"]["generate"]
+    )
     assert params["evaluate"]["score_on"] == "val"
     assert params["evaluate"]["tasks"] == base["evaluate"]["tasks"]
     catalog = loader("circor_dev")["catalog"]

@@ -44,7 +44,9 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
         "evaluate": {
             "probe": PROBE,
             "embed": {"progress": False},
-            # an extra encoder: an untrained MAE-ViT, compared beside the two
+            # one more training seed: baseline, aligned and control retrained
+            "train_seeds": [1],
+            # an extra encoder: an untrained MAE-ViT, compared beside the four rows
             "encoders": {
                 "random": {
                     "name": "mae_vit",
@@ -60,8 +62,34 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     d = project / "data"
     m = _outputs(d)
     assert m["synthetic"] is True and m["leakage_audit_ok"] is True
-    assert {"baseline", "aligned", "random"} == set(
+    seeded = ("baseline", "control", "aligned")
+    assert {*seeded, *(f"{e}@1" for e in seeded), "logmel_stats", "random"} == set(
         m["probes"]["murmur"]["synthetic_circor2022"]
+    )
+    # one row per encoder: the pipeline's models and seed 1's, averaged
+    row = m["summary"]["murmur/synthetic_circor2022"]
+    assert set(row) == {*seeded, "logmel_stats", "random"}
+    assert row["aligned"]["train_seeds"] == 2 and "train_std" in row["aligned"]
+    assert row["logmel_stats"]["train_seeds"] == 1
+    runs = [
+        m["probes"]["murmur"]["synthetic_circor2022"][e]["auroc"]
+        for e in ("aligned", "aligned@1")
+    ]
+    assert row["aligned"]["auroc"] == pytest.approx(sum(runs) / 2, abs=2e-4)
+    assert (
+        row["aligned"]["ci95_low"]
+        <= row["aligned"]["auroc"]
+        <= row["aligned"]["ci95_high"]
+    )
+    diff = m["differences"]["murmur/synthetic_circor2022"]
+    assert set(diff) == {
+        "baseline_minus_logmel_stats",
+        "aligned_minus_baseline",
+        "aligned_minus_control",
+    }
+    assert all(
+        v["verdict"] in ("helped", "hurt", "no evidence either way")
+        for v in diff.values()
     )
     murmur = m["probes"]["murmur"]["synthetic_circor2022"]["aligned"]
     assert 0.0 <= murmur["auroc"] <= 1.0 and murmur["protocol"] == "loso"  # 10 < 20
@@ -83,10 +111,13 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     assert html.count("data:image/png;base64,") == 3
     table = (d / "08_reporting/results.md").read_text()
     assert table.startswith("### Results (SYNTHETIC") and "| murmur |" in table
-    assert "| random |" in table.splitlines()[2]  # the extra encoder's column
+    header = next(line for line in table.splitlines() if line.startswith("| task"))
+    assert header.endswith("| aligned | random |")  # the extra encoder's column
+    assert "retrained with seeds [1]" in table and "over 2 seeds" in table
     roc = pd.read_csv(d / "08_reporting/roc/murmur--synthetic_circor2022.csv")
     assert (
-        list(roc.columns) == ["fpr", "baseline", "aligned", "random"]
+        list(roc.columns)
+        == ["fpr", "baseline", "control", "aligned", "logmel_stats", "random"]
         and len(roc) == 101
     )
     for png in ("before_after", "roc_curves", "embedding_map"):
@@ -103,7 +134,7 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     for r in m["retrieval"].values():
         assert 1 <= r["median_rank"] <= r["queries"]
     cached = list((d / "07_model_output/embedding_cache").glob("*.npy"))
-    assert len(cached) == 3  # one per encoder
+    assert len(cached) == 8  # one per encoder (3 trained twice, 2 untrained)
 
     # A rerun with other probe settings reuses the clip embeddings.
     caplog.clear()
@@ -115,7 +146,9 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
             | {"evaluate": params["evaluate"] | {"probe": PROBE | {"seeds": [3]}}},
         )
     assert "Embedding " not in caplog.text
-    assert caplog.text.count("clips from") == 3  # each encoder's, from the cache
+    assert caplog.text.count("clips from") == 8  # each encoder's, from the cache
+    # seed 1's models came back from their finished checkpoints, untrained
+    assert caplog.text.count("Resumed from") == 3
 
     # Plant an overlap: the aligned model claims a test subject. The audit fails the
     # run, naming it; paper_like reports it instead.
@@ -127,9 +160,14 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
         [*art["config"]["trained_subjects"], victim]
     )
     ds.save(art)
+    one_seed = params | {"evaluate": params["evaluate"] | {"train_seeds": []}}
     with pytest.raises(LeakageError, match=victim):
-        run(project, ["evaluate"], params)
-    run(project, ["evaluate"], params | {"reports": {"leakage": {"paper_like": True}}})
+        run(project, ["evaluate"], one_seed)
+    run(
+        project,
+        ["evaluate"],
+        one_seed | {"reports": {"leakage": {"paper_like": True}}},
+    )
     audit = json.loads((d / "08_reporting/leakage_audit.json").read_text())
     assert audit["paper_like"] and audit["test_subjects_in_alignment_audio"] == [victim]
     assert _outputs(d)["leakage_audit_ok"] is False

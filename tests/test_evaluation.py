@@ -589,3 +589,57 @@ def test_verdicts_follow_the_patient_level_interval():
     diff = m["differences"]["murmur/circor2022"]["aligned_minus_baseline"]
     assert diff["verdict"] == "helped" and diff["ci95_low"] > 0
     assert m["mean_auroc"]["differences"]["aligned_minus_control"]["delta"] == 0
+
+
+def test_training_seeds_form_one_row_whose_interval_includes_them():
+    import dataclasses
+
+    from acula_pipeline.evaluation.comparison import compare
+    from acula_pipeline.evaluation.uncertainty import ClusterBootstrap
+
+    boot = ClusterBootstrap(draws=400, seed=0)
+    one = comparison_records()
+    same = one + [
+        dataclasses.replace(r, encoder=f"{r.encoder}@{s}")
+        for s in (1, 2)
+        for r in one
+        if r.encoder != "logmel_stats"
+    ]
+    a = {c.task: c for c in compare(one, boot)}["murmur"].scores["aligned"]
+    b = {c.task: c for c in compare(same, boot)}["murmur"]
+    # three identical training seeds: the same row, interval and verdicts
+    assert b.scores["aligned"].train_seeds == 3 and b.scores["aligned"].train_std == 0
+    assert b.scores["aligned"].mean == pytest.approx(a.mean)
+    assert (b.scores["aligned"].ci.low, b.scores["aligned"].ci.high) == pytest.approx(
+        (a.ci.low, a.ci.high)
+    )
+    assert b.scores["logmel_stats"].train_seeds == 1
+    # seeds that disagree: the mean is over seeds and the interval widens
+    varied = one + [
+        dataclasses.replace(r, encoder=f"{r.encoder}@{s}")
+        for s, other in (
+            (1, comparison_records(seed=5)),
+            (2, comparison_records(seed=9)),
+        )
+        for r in other
+        if r.encoder == "aligned"
+    ]
+    # (the other seeds' records have other labels: give them this task's units)
+    for r in varied[len(one) :]:
+        mine = next(
+            x for x in one if x.encoder == "aligned" and x.spec.name == r.spec.name
+        )
+        r.data = mine.data
+        outs = mine.result.outputs[::-1] * 0.5 + r.result.outputs * 0.5
+        y = mine.result.test_y
+        per_seed = [auroc(y, o) if r.spec.kind == "binary" else mae(y, o) for o in outs]
+        r.result = dataclasses.replace(
+            r.result,
+            outputs=outs,
+            test_y=y,
+            per_seed=per_seed,
+            mean=float(np.mean(per_seed)),
+        )
+    c = {c.task: c for c in compare(varied, boot)}["murmur"].scores["aligned"]
+    assert c.train_seeds == 3 and c.train_std > 0
+    assert c.ci.high - c.ci.low > a.ci.high - a.ci.low

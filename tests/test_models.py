@@ -153,11 +153,9 @@ def test_mae_vit_shapes_and_masked_loss():
     assert head(emb).shape == (3, 512)
 
 
-def test_mae_loss_is_mse_on_masked_patches_only():
-    """With a decoder that predicts zeros, the loss is the mean square of the masked
-    patches of the target, and the visible ones do not count."""
-    torch.manual_seed(0)
-    model = MAEViT(MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2))
+def zero_decoder_loss(model: MAEViT) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's SSL loss on seeded clips with a decoder that predicts zeros; also
+    the clips and which patches were masked (the same seed redrawn)."""
 
     class Zeros(torch.nn.Module):
         def forward(self, h):
@@ -168,13 +166,42 @@ def test_mae_loss_is_mse_on_masked_patches_only():
     loss = model.ssl_loss(x, generator=torch.Generator().manual_seed(3))
     noise = torch.rand(2, 64, generator=torch.Generator().manual_seed(3))
     visible = noise.argsort(dim=1)[:, : round(64 * 0.3)]
-    patches = model.patchify(x)
     masked = torch.ones(2, 64, dtype=torch.bool)
     for b in range(2):
         masked[b, visible[b]] = False
-    expected = (patches**2).mean(-1)[masked].mean()
+    return loss, x, masked
+
+
+def test_mae_loss_is_mse_on_masked_patches_only():
+    """With a decoder that predicts zeros, the loss is the mean square of the masked
+    patches of the target, and the visible ones do not count."""
+    torch.manual_seed(0)
+    model = MAEViT(MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2))
+    loss, x, masked = zero_decoder_loss(model)
+    expected = (model.patchify(x) ** 2).mean(-1)[masked].mean()
     assert masked.sum() == 2 * (64 - 19)
     assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_mae_normalised_targets():
+    """norm_target: each patch standardised by its own statistics (affine changes of
+    a patch leave its target alone; a flat patch's target is zero), and with a
+    decoder that predicts zeros the loss is the masked patches' mean square of
+    that target."""
+    torch.manual_seed(0)
+    cfg = MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2)
+    model = MAEViT(MAEViTCfg(**{**cfg.__dict__, "norm_target": True}))
+    p = torch.rand(2, 64, 256)
+    t = model.reconstruction_target(p)
+    assert torch.allclose(t.mean(-1), torch.zeros(2, 64), atol=1e-5)
+    assert torch.allclose(model.reconstruction_target(3 * p + 1), t, atol=1e-4)
+    flat = torch.full((1, 64, 256), 0.25)
+    assert torch.equal(model.reconstruction_target(flat), torch.zeros(1, 64, 256))
+    assert torch.equal(MAEViT(cfg).reconstruction_target(p), p)  # off: raw patches
+
+    loss, x, masked = zero_decoder_loss(model)
+    target = model.reconstruction_target(model.patchify(x))
+    assert torch.allclose(loss, (target**2).mean(-1)[masked].mean(), atol=1e-5)
 
 
 def test_default_sentence_teacher_loads_offline():

@@ -94,6 +94,94 @@ def test_compiled_training_step(tmp_path):
     assert (tmp_path / "last.pt").exists()
 
 
+def test_epoch_callback_can_end_training_for_good(tmp_path):
+    """on_epoch returning True ends training after that epoch; the checkpoint says
+    so, and a rerun resumes as ended (with the callback's saved state)."""
+    cfg = TrainCfg(**{**CFG, "epochs": 5})
+
+    def stop_after_two(trainer):
+        def on_epoch(epoch):
+            trainer.extra["seen"] = [*trainer.extra.get("seen", []), epoch]
+            return epoch >= 2
+
+        return on_epoch
+
+    t = Trainer(objective(), cfg, tmp_path, {"x": 1})
+    t.on_epoch = stop_after_two(t)
+    curve = t.fit(data())
+    assert t.stopped and t.epoch == 2 and len(curve) == 10  # 5 steps an epoch
+    again = Trainer(objective(), cfg, tmp_path, {"x": 1})
+    assert again.fit(data()) == curve and again.stopped
+    assert again.extra == {"seen": [1, 2]}
+
+
+def test_pretrain_stops_early_and_keeps_the_best_epoch(tmp_path, monkeypatch):
+    """Early stopping: the hold-out split's clips are not trained on, the losses
+    measured on them are recorded, training ends ``patience`` epochs after the best
+    one, and the artifact holds the best epoch's weights."""
+    from acula_pipeline.models import load_encoder
+    from acula_pipeline.training import stages
+
+    from .tiny_audio import make_store
+
+    store, segments, _ = make_store(tmp_path / "store", waveforms=False, n=24)
+    segments.loc[segments.index[-8:], "split"] = "val"
+    params = stages.PretrainParams(
+        student={"dim": 32, "depth": 1, "heads": 2, "decoder_dim": 16},
+        early_stopping={"enabled": True, "patience": 2},
+        train={**CFG, "epochs": 10, "deterministic": False},
+    )
+    # a scripted validation signal: best at epoch 2, then worse
+    losses = iter([0.5, 0.3, 0.4, 0.45, 0.2])
+    seen: list[list[str]] = []
+    states: list[dict] = []
+
+    def fake(model, store_, ids, seed, device, batch_size=64):
+        seen.append(ids)
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(losses)
+
+    monkeypatch.setattr(stages, "validation_ssl_loss", fake)
+    trained: list[list[str]] = []
+    real_dataset = stages.ClipDataset
+
+    def spy(store_, ids, *a, **k):
+        trained.append(list(ids))
+        return real_dataset(store_, ids, *a, **k)
+
+    monkeypatch.setattr(stages, "ClipDataset", spy)
+    art, curve = stages.pretrain(store, segments, params, tmp_path / "ckpt")
+    held = sorted(segments.loc[segments["split"] == "val", "segment_id"])
+    assert all(ids == held for ids in seen) and len(seen) == 4  # stopped after 4
+    assert not set(trained[0]) & set(held) and len(trained[0]) == 16
+    es = art["config"]["early_stopping"]
+    assert es == {
+        "val_losses": [0.5, 0.3, 0.4, 0.45],
+        "best_epoch": 2,
+        "epochs_run": 4,
+        "stopped_early": True,
+    }
+    kept = load_encoder(art).state_dict()
+    for k, v in kept.items():
+        assert torch.equal(v, states[1][k]), k  # epoch 2's weights
+    assert curve["epoch"].max() == 3  # four epochs ran (0-based in the curve)
+
+
+def test_validation_ssl_loss_uses_fixed_masks(tmp_path):
+    from acula_pipeline.training.stages import validation_ssl_loss
+
+    from .tiny_audio import make_store
+
+    store, segments, _ = make_store(tmp_path / "store", waveforms=False, n=10)
+    torch.manual_seed(0)
+    model = MAEViT(TINY).train()
+    ids = list(segments["segment_id"])
+    a = validation_ssl_loss(model, store, ids, 3, "cpu", batch_size=4)
+    assert a == validation_ssl_loss(model, store, ids, 3, "cpu", batch_size=4)
+    assert a != validation_ssl_loss(model, store, ids, 4, "cpu", batch_size=4)
+    assert model.training  # the mode it came in with
+
+
 def test_run_only_settings_do_not_change_the_run_key():
     from acula_pipeline.training.stages import AlignParams, _what_shapes_the_model
 

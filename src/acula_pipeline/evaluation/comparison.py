@@ -8,7 +8,10 @@ one dataset share draws too). An encoder's score is the mean over probe seeds; i
 interval is the percentile interval of that mean over the draws. A difference
 (aligned − baseline, aligned − control, baseline − no-learning reference) is taken
 draw by draw, and its verdict is read from its interval, never from the point. The
-mean over classification tasks is the mean of the per-task draws.
+mean over classification tasks is the mean of the per-task draws. An encoder
+retrained under several training seeds (``evaluate.train_seeds``) is one row whose
+draws resample the seeds too, so the interval and the verdict include training
+variance, not only patient sampling.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from acula_pipeline.evaluation.run import (
     CONTROL,
     REFERENCE,
     ProbeRecord,
+    split_seed,
 )
 from acula_pipeline.evaluation.uncertainty import (
     ClusterBootstrap,
@@ -49,9 +53,11 @@ class Score:
     """One encoder on one task: mean ± std over probe seeds, and the patient-level
     interval of that mean."""
 
-    mean: float
-    std: float
+    mean: float  # over probe seeds, then over training seeds
+    std: float  # over probe seeds (averaged over training seeds)
     ci: Interval | None
+    train_seeds: int = 1  # how many trained models the row averages
+    train_std: float | None = None  # spread of the mean over training seeds
 
 
 @dataclass
@@ -119,24 +125,39 @@ def _differences(
     return out
 
 
+def seed_picks(n_seeds: int, draws: int, seed: int = 0) -> np.ndarray:
+    """``(draws, n_seeds)`` training-seed indices drawn with replacement, the same
+    for every task and encoder with that many seeds (so differences stay paired:
+    an aligned model and the baseline it started from share their seed)."""
+    rng = np.random.default_rng([seed, n_seeds, 7919])
+    return rng.integers(0, n_seeds, (draws, n_seeds))
+
+
 def compare(
     records: Sequence[ProbeRecord], bootstrap: ClusterBootstrap, level: float = 0.95
 ) -> list[TaskComparison]:
-    """One comparison per task × dataset that ran, in the records' order."""
-    by_key: dict[tuple[str, str], dict[str, ProbeRecord]] = {}
+    """One comparison per task × dataset that ran, in the records' order.
+
+    Records of one encoder retrained with several training seeds (``aligned``,
+    ``aligned@1``, …) form one row: its score is the mean over the seeds, and each
+    bootstrap draw resamples the seeds as well as the patients (a two-level
+    bootstrap), so the interval holds the training-seed spread too."""
+    by_key: dict[tuple[str, str], dict[str, dict[str, ProbeRecord]]] = {}
     for r in records:
         if r.result is not None and r.result.outputs is not None:
-            by_key.setdefault((r.spec.name, r.data.dataset), {})[r.encoder] = r
-    # One pool of subjects per dataset and protocol: tasks on it share the draws.
+            name, seed = split_seed(r.encoder)
+            key = (r.spec.name, r.data.dataset)
+            by_key.setdefault(key, {}).setdefault(name, {})[seed] = r
+    # One pool of subjects per dataset and scored split: tasks on it share draws.
     pools: dict[str, set[str]] = {}
     for encs in by_key.values():
-        first = next(iter(encs.values()))
+        first = next(iter(next(iter(encs.values())).values()))
         pool = f"{first.data.dataset}/{first.scored}"
         pools.setdefault(pool, set()).update(map(str, _scored_subjects(first)))
     sorted_pools = {k: sorted(v) for k, v in pools.items()}
     out = []
     for (task, dataset), encs in by_key.items():
-        first = next(iter(encs.values()))
+        first = next(iter(next(iter(encs.values())).values()))
         subjects = [str(s) for s in _scored_subjects(first)]
         pool = f"{dataset}/{first.scored}"
         weights = (
@@ -145,17 +166,34 @@ def compare(
             else None
         )
         scores, draws = {}, {}
-        for enc, r in encs.items():
-            res = r.result
-            assert res is not None and res.outputs is not None
+        for enc, by_seed in encs.items():
+            runs = [by_seed[k] for k in sorted(by_seed, key=lambda k: (k != "", k))]
+            results = [r.result for r in runs if r.result is not None]
+            means = [res.mean for res in results]
+            mean = float(np.mean(means))
             ci = None
             if weights is not None:
-                assert res.test_y is not None
-                draws[enc] = metric_draws(res.metric, res.test_y, res.outputs, weights)
-                ci = interval(res.mean, draws[enc], level)
-            scores[enc] = Score(res.mean, res.std, ci)
-        metric = next(iter(encs.values())).result.metric  # type: ignore[union-attr]
-        points = {e: s.mean for e, s in scores.items()}
+                per_seed = np.stack(
+                    [
+                        metric_draws(res.metric, res.test_y, res.outputs, weights)
+                        for res in results
+                        if res.test_y is not None and res.outputs is not None
+                    ]
+                )  # (training seeds, draws)
+                picks = seed_picks(len(per_seed), per_seed.shape[1], bootstrap.seed)
+                draws[enc] = per_seed[
+                    picks, np.arange(per_seed.shape[1])[:, None]
+                ].mean(axis=1)
+                ci = interval(mean, draws[enc], level)
+            scores[enc] = Score(
+                mean,
+                float(np.mean([res.std for res in results])),
+                ci,
+                train_seeds=len(results),
+                train_std=float(np.std(means)) if len(results) > 1 else None,
+            )
+        metric = results[0].metric
+        points = {e: sc.mean for e, sc in scores.items()}
         out.append(
             TaskComparison(
                 task=task,
@@ -192,5 +230,5 @@ def overall(
         if all(e in c.draws for c in cls):
             draws[e] = np.mean([c.draws[e] for c in cls], axis=0)
             ci = interval(points[e], draws[e], level)
-        scores[e] = Score(points[e], std, ci)
+        scores[e] = Score(points[e], std, ci, min(c.scores[e].train_seeds for c in cls))
     return Overall(len(cls), scores, _differences(draws, points, True, level))

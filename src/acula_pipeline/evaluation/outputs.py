@@ -31,7 +31,7 @@ from acula_pipeline.evaluation.report import (
     roc_table,
     score_cell,
 )
-from acula_pipeline.evaluation.run import ALIGNED, BASELINE, ProbeRecord
+from acula_pipeline.evaluation.run import ALIGNED, BASELINE, ProbeRecord, split_seed
 from acula_pipeline.evaluation.tasks import TaskSpec
 from acula_pipeline.evaluation.uncertainty import ClusterBootstrap, Interval
 
@@ -84,6 +84,15 @@ def provenance(recordings: pd.DataFrame, params: Any) -> str:
         "not read)"
     )
     parts.append(f"probe seeds {list(params.probe.seeds)}")
+    parts.append(
+        "trained models: the pipeline's own"
+        + (
+            f" and retrained with seeds {list(params.train_seeds)} (each row averages "
+            "them; its interval resamples them too)"
+            if params.train_seeds
+            else " (one training seed: the interval holds patient sampling only)"
+        )
+    )
     parts.append(f"{params.probe.bootstrap} bootstrap draws over patients")
     return "; ".join(parts) + "."
 
@@ -157,6 +166,24 @@ def metrics(
         "synthetic": synthetic,
         "mean_auroc": mean_auroc,
         "probes": probes,
+        # every row of results.md: the mean over training seeds, its interval
+        # (patients and seeds resampled) and the spread over training seeds
+        "summary": {
+            f"{c.task}/{c.dataset}": {
+                e: {
+                    c.metric: round(sc.mean, 4),
+                    **_interval(sc.ci),
+                    "train_seeds": sc.train_seeds,
+                    **(
+                        {"train_std": round(sc.train_std, 4)}
+                        if sc.train_std is not None
+                        else {}
+                    ),
+                }
+                for e, sc in c.scores.items()
+            }
+            for c in comparisons
+        },
         "differences": {
             f"{c.task}/{c.dataset}": _diffs(c.diffs) for c in comparisons if c.diffs
         },
@@ -182,6 +209,8 @@ def roc_curves(records: Sequence[ProbeRecord]) -> dict[str, pd.DataFrame]:
     for r in records:
         res = r.result
         if res is None or r.spec.kind != "binary" or res.test_scores is None:
+            continue
+        if split_seed(r.encoder)[1]:  # the pipeline's own models only
             continue
         assert res.test_y is not None
         curves.setdefault(f"{r.spec.name}--{r.data.dataset}", {})[r.encoder] = (
@@ -240,7 +269,11 @@ def map_figure(
     seen = set()
     by_key: dict[tuple[str, str], dict[str, ProbeRecord]] = {}
     for r in records:
-        if r.result is not None and r.spec.is_classification:
+        if (
+            r.result is not None
+            and r.spec.is_classification
+            and not split_seed(r.encoder)[1]
+        ):
             by_key.setdefault((r.spec.name, r.data.dataset), {})[r.encoder] = r
     for (task, dataset), encs in by_key.items():
         if dataset in seen or len(encs) < 2:

@@ -49,9 +49,17 @@ def score_cell(score: Score | None, digits: int = 3) -> str:
     """``0.731 [0.652, 0.803]``: mean over probe seeds, patient-level interval."""
     if score is None:
         return "-"
+    seeds = (
+        f" (sd {score.train_std:.{digits}f} over {score.train_seeds} seeds)"
+        if score.train_std is not None
+        else ""
+    )
     if score.ci is None or np.isnan(score.ci.low):
-        return f"{score.mean:.{digits}f} ± {score.std:.{digits}f}"
-    return f"{score.mean:.{digits}f} [{score.ci.low:.{digits}f}, {score.ci.high:.{digits}f}]"
+        return f"{score.mean:.{digits}f} ± {score.std:.{digits}f}{seeds}"
+    return (
+        f"{score.mean:.{digits}f} [{score.ci.low:.{digits}f}, "
+        f"{score.ci.high:.{digits}f}]{seeds}"
+    )
 
 
 def diff_cell(d: Difference, digits: int = 3) -> str:
@@ -108,8 +116,11 @@ def results_table(
         )
     lines += [
         "",
-        "Mean over the probe seeds [95 % interval from a bootstrap over patients: "
-        "subjects resampled, not recordings]. Protocol `loso`: leave one subject out.",
+        "Each cell: the mean over probe seeds (and over training seeds, when "
+        "`evaluate.train_seeds` retrained the models) [95 % interval from a bootstrap "
+        "over patients, which resamples subjects, not recordings, and the training "
+        "seeds too] (the spread over training seeds). Protocol `loso`: leave one "
+        "subject out.",
         "",
     ]
     named = [(a, b) for a, b in DIFFERENCES]

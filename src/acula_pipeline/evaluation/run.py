@@ -32,6 +32,7 @@ from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.evaluation.embed import embed_segments
 from acula_pipeline.evaluation.metrics import auroc
 from acula_pipeline.evaluation.probes import ProbeCfg, ProbeResult, run_loso, run_probe
+from acula_pipeline.evaluation.splits import leakage_audit, require_no_leak
 from acula_pipeline.evaluation.tasks import (
     TaskData,
     TaskSpec,
@@ -45,7 +46,13 @@ from acula_pipeline.evaluation.zero_shot import (
 )
 from acula_pipeline.models import AudioEncoder, load_encoder
 from acula_pipeline.runtime import path_fingerprint
-from acula_pipeline.training.stages import EncoderParams, student_encoder
+from acula_pipeline.training.stages import (
+    AlignParams,
+    EncoderParams,
+    PretrainParams,
+    seed_models,
+    student_encoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,17 @@ Artifact = dict[str, Any]
 # lambda_align 0), the aligned encoder and the no-learning reference.
 BASELINE, CONTROL, ALIGNED, REFERENCE = "baseline", "control", "aligned", "logmel_stats"
 RESERVED_ENCODERS = frozenset({BASELINE, CONTROL, ALIGNED, REFERENCE})
+# "aligned@2": the aligned encoder retrained with seed 2 (evaluate.train_seeds).
+SEED_MARK = "@"
+
+
+def split_seed(encoder: str) -> tuple[str, str]:
+    """``"aligned@2"`` → ``("aligned", "2")``; the pipeline's own models have seed
+    ``""``."""
+    name, _, seed = encoder.partition(SEED_MARK)
+    return name, seed
+
+
 Embeddings = dict[str, dict[str, Any]]  # encoder → {"segment_ids", "vectors", "key"}
 
 
@@ -96,9 +114,16 @@ class EvaluateParams(BaseModel):
     # subjects' held-out reports, is skipped). Leave-one-out tasks have no
     # validation split and are scored as always.
     score_on: Literal["test", "val"] = "test"
+    # Training seeds besides the pipeline's own models: for each, the evaluate stage
+    # retrains the baseline, the aligned model and the SSL-only control with
+    # pretrain.train.seed and align.train.seed set to it (checkpointed, so a rerun
+    # trains nothing), and every score, interval and verdict then spans the seeds.
+    train_seeds: list[int] = []
 
     @model_validator(mode="after")
     def _names(self) -> EvaluateParams:
+        if len(set(self.train_seeds)) != len(self.train_seeds):
+            raise ValueError(f"evaluate.train_seeds repeats a seed: {self.train_seeds}")
         names = [t.name for t in self.tasks]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -106,6 +131,11 @@ class EvaluateParams(BaseModel):
         clash = sorted(set(self.encoders) & RESERVED_ENCODERS)
         if clash:
             raise ValueError(f"evaluate.encoders: {clash} are reserved names")
+        marked = sorted(n for n in self.encoders if SEED_MARK in n)
+        if marked:
+            raise ValueError(
+                f"evaluate.encoders: {marked}: {SEED_MARK!r} marks training seeds"
+            )
         for name, enc in self.encoders.items():
             if enc.name == "baseline":
                 raise ValueError(
@@ -138,14 +168,24 @@ def compared_encoders(
     control: Artifact | None,
     params: EvaluateParams,
     store: FeatureStore,
+    seeds: Mapping[int, Mapping[str, Artifact]] | None = None,
 ) -> dict[str, tuple[AudioEncoder, str]]:
     """Each encoder under comparison with the key its embeddings are cached by: the
     baseline, the SSL-only control (unless it was not trained), the aligned encoder,
-    the no-learning reference (unless switched off) and any extra encoder."""
-    out = {BASELINE: (load_encoder(baseline), artifact_key(baseline))}
-    if control is not None and not control["config"].get("disabled"):
-        out[CONTROL] = (load_encoder(control), artifact_key(control))
-    out[ALIGNED] = (load_encoder(aligned), artifact_key(aligned))
+    the same three retrained under each extra training seed (``aligned@2``), the
+    no-learning reference (unless switched off) and any extra encoder."""
+    runs: dict[str, Mapping[str, Artifact | None]] = {
+        "": {BASELINE: baseline, CONTROL: control, ALIGNED: aligned}
+    }
+    for seed, by_name in sorted((seeds or {}).items()):
+        runs[f"{SEED_MARK}{seed}"] = dict(by_name)
+    out: dict[str, tuple[AudioEncoder, str]] = {}
+    for suffix, models in runs.items():
+        for name in (BASELINE, CONTROL, ALIGNED):
+            art = models.get(name)
+            if art is None or art["config"].get("disabled"):
+                continue
+            out[name + suffix] = (load_encoder(art), artifact_key(art))
     extra = dict(params.encoders)
     if params.no_learning_reference:
         n_mels = int(store.meta["shape"][1])
@@ -159,6 +199,44 @@ def compared_encoders(
         spec = json.dumps(p.model_dump(), sort_keys=True)
         src = path_fingerprint(p.path) if p.path else "fresh-seed0"
         out[name] = (enc, hashlib.sha256(f"{spec}|{src}".encode()).hexdigest()[:16])
+    return out
+
+
+def retrain_with_seeds(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    splits: pd.DataFrame,
+    reports: pd.DataFrame,
+    report_embeddings: dict[str, Any],
+    pretrain_params: PretrainParams,
+    align_params: AlignParams,
+    seeds: list[int],
+    checkpoint_dir: str | Path,
+    allow_overlap: bool = False,
+) -> dict[int, dict[str, Artifact]]:
+    """``{seed: {baseline, aligned, control}}``: the three retrained per seed
+    (checkpoints under ``checkpoint_dir/seed<N>``), each aligned model audited for
+    leakage like the pipeline's own (``allow_overlap``: reports.leakage.paper_like)."""
+    out = {}
+    for seed in seeds:
+        models = seed_models(
+            store,
+            segments,
+            reports,
+            report_embeddings,
+            pretrain_params,
+            align_params,
+            seed,
+            Path(checkpoint_dir) / f"seed{seed}",
+        )
+        audit = leakage_audit(
+            splits,
+            models["aligned"]["config"]["trained_subjects"],
+            reports["subject_id"],
+        )
+        if not audit["ok"] and not allow_overlap:
+            require_no_leak(audit)
+        out[seed] = models
     return out
 
 
@@ -231,12 +309,18 @@ def probe_all(
                 spec, recordings, segments, splits, units, params.loso_below_subjects
             ):
                 jobs.append((spec, td, enc))
-    for spec, td, enc in tqdm(
-        jobs, desc="probes", unit="probe", disable=not params.embed.progress
-    ):
+    # Skipped tasks are recorded at once: the bar counts (and times) real work only.
+    work = [job for job in jobs if not job[1].skipped]
+    bar = tqdm(
+        total=len(work), desc="probes", unit="probe", disable=not params.embed.progress
+    )
+    for spec, td, enc in jobs:
         scored = "loso" if td.protocol == "loso" else params.score_on
         result = _probe(spec, td, params.probe, scored)
         records.append(ProbeRecord(spec, td, enc, result, scored))
+        if not td.skipped:
+            bar.update(1)
+    bar.close()
     return records
 
 

@@ -32,6 +32,11 @@ class MAEViTCfg:
     decoder_depth: int = 1  # decoder blocks
     decoder_heads: int = 4  # decoder attention heads
     mask_ratio: float = 0.7  # share of patches hidden from the encoder
+    # Reconstruct each masked patch normalised by its own mean and std (the MAE
+    # paper's norm_pix_loss): flat patches (an empty band above a recording's
+    # Nyquist, silence at the clip's floor) then cost as much as any other, instead
+    # of being learnt for free
+    norm_target: bool = False
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -170,17 +175,27 @@ class MAEViT(AudioEncoder):
         z = self.norm(self.encoder(tokens).mean(dim=1))
         return nn.functional.normalize(z, dim=-1) if normalize else z
 
+    def reconstruction_target(self, patches: torch.Tensor) -> torch.Tensor:
+        """What the decoder must reproduce: the patches, or with ``norm_target``
+        each patch standardised by its own mean and variance."""
+        if not self.cfg.norm_target:
+            return patches
+        t = patches.float()
+        mean, var = t.mean(dim=-1, keepdim=True), t.var(dim=-1, keepdim=True)
+        return (t - mean) / (var + 1e-6).sqrt()
+
     def ssl_loss(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Masked-patch reconstruction MSE (masked patches only)."""
-        target = self.patchify(x)
+        tokens_in = self.patchify(x)
+        target = self.reconstruction_target(tokens_in)
         b, n, _ = target.shape
         keep = max(1, int(round(n * (1 - self.cfg.mask_ratio))))
         noise = torch.rand(b, n, device=x.device, generator=generator)
         order = noise.argsort(dim=1)
         visible = order[:, :keep]
-        tokens = self.patch_embed(target) + self.pos
+        tokens = self.patch_embed(tokens_in) + self.pos
         idx = visible[..., None].expand(-1, -1, tokens.shape[-1])
         enc = self.encoder(torch.gather(tokens, 1, idx))
         dec_vis = self.dec_embed(enc)

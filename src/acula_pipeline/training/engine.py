@@ -130,7 +130,7 @@ class Trainer:
         checkpoint_dir: str | Path,
         config: dict[str, Any],
         on_step: Callable[[int], None] | None = None,
-        on_epoch: Callable[[int], None] | None = None,
+        on_epoch: Callable[[int], bool | None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = dist_.init_distributed(cfg.device)
@@ -159,7 +159,8 @@ class Trainer:
             on_step  # called after each optimiser step (tests interrupt here)
         )
         # called with the number of finished epochs after each one (tuning scores
-        # the model here; an exception it raises, e.g. a pruned trial, ends fit)
+        # the model here; an exception it raises, e.g. a pruned trial, ends fit;
+        # early stopping returns True, which ends training there for good)
         self.on_epoch = on_epoch
         self.opt = configure_optimizer(
             self.model, cfg, fused=self.device.startswith("cuda")
@@ -168,6 +169,10 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.curve: list[dict[str, float]] = []
+        self.stopped = False  # ended early by ``on_epoch``; a resumed run stays ended
+        # the epoch callback's own state (early stopping's best weights and losses),
+        # saved and restored with the checkpoint
+        self.extra: dict[str, Any] = {}
 
     # -- checkpoints
 
@@ -195,6 +200,8 @@ class Trainer:
             else [],
             "curve": self.curve,
             "config": self.config,
+            "stopped": self.stopped,
+            "extra": self.extra,
         }
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -220,6 +227,8 @@ class Trainer:
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.curve = state["curve"]
+        self.stopped = bool(state.get("stopped", False))
+        self.extra = state.get("extra", {})
         log.info("Resumed from %s at step %d", self.checkpoint_path, self.step)
         return True
 
@@ -257,7 +266,7 @@ class Trainer:
             disable=not cfg.progress or self.rank != 0,
         )
         t0, seen = time.perf_counter(), 0
-        while self.epoch < cfg.epochs:
+        while self.epoch < cfg.epochs and not self.stopped:
             self.model.train()  # an epoch callback may have evaluated the model
             order = torch.randperm(
                 n, generator=torch.Generator().manual_seed(cfg.seed + self.epoch)
@@ -309,8 +318,9 @@ class Trainer:
                 bar.update(1)
             self.epoch += 1
             self.batch_in_epoch = 0
-            if self.on_epoch:
-                self.on_epoch(self.epoch)
+            if self.on_epoch and self.on_epoch(self.epoch):
+                self.stopped = True
+                log.info("Training stopped early after epoch %d", self.epoch)
         bar.close()
         self.save_checkpoint()
         return self.curve

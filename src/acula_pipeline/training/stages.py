@@ -59,6 +59,23 @@ class StudentParams(BaseModel):
     decoder_depth: int = 1
     decoder_heads: int = 4
     mask_ratio: float = Field(default=0.7, gt=0, lt=1)
+    norm_target: bool = False  # per-patch normalised reconstruction targets
+
+
+class EarlyStopping(BaseModel):
+    """Stop pretraining when the masked-reconstruction loss on held-out clips stops
+    falling; ``train.epochs`` is then the most it may run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    # the split whose clips give the signal; they are then not trained on (no label
+    # is read: it is the SSL loss, not a probe)
+    holdout_split: str = "val"
+    patience: int = Field(default=3, ge=1)  # epochs without improvement
+    min_delta: float = Field(default=0.0, ge=0)  # what counts as an improvement
+    max_clips: int = Field(default=1024, ge=1)  # evenly spaced over the split
+    seed: int = 0  # the held-out clips' masks, fixed across epochs
 
 
 class PretrainParams(BaseModel):
@@ -68,6 +85,7 @@ class PretrainParams(BaseModel):
 
     student: StudentParams = StudentParams()
     exclude_splits: list[str] = ["test"]  # held out for evaluation
+    early_stopping: EarlyStopping = EarlyStopping()
     train: TrainCfg = TrainCfg()
 
 
@@ -190,8 +208,26 @@ def pretrain(
     params: PretrainParams,
     checkpoint_dir: str | Path,
 ) -> tuple[Artifact, pd.DataFrame]:
-    """Self-supervised training of the student: the purely acoustic baseline."""
-    ids = trainable_segments(segments, params.exclude_splits)
+    """Self-supervised training of the student: the purely acoustic baseline.
+
+    With ``early_stopping.enabled`` the clips of the hold-out split are not trained
+    on; after each epoch their masked-reconstruction loss (fixed masks) is measured,
+    training ends once it has not improved for ``patience`` epochs, and the weights
+    of the best epoch are kept. The artifact's config records the losses and the
+    epoch kept (``early_stopping``)."""
+    es = params.early_stopping
+    exclude = [*params.exclude_splits, *([es.holdout_split] if es.enabled else [])]
+    ids = trainable_segments(segments, exclude)
+    held: list[str] = []
+    if es.enabled:
+        pool = sorted(segments.loc[segments["split"] == es.holdout_split, "segment_id"])
+        if not pool:
+            raise ValueError(
+                f"pretrain.early_stopping: no clips in split {es.holdout_split!r} to "
+                "measure the validation loss on"
+            )
+        pick = np.linspace(0, len(pool) - 1, min(es.max_clips, len(pool))).round()
+        held = [pool[int(i)] for i in np.unique(pick)]
     cfg = _student_cfg(params.student, store)
     torch.manual_seed(params.train.seed)
     model = MAEViT(cfg)
@@ -199,14 +235,99 @@ def pretrain(
         "kind": "pretrain",
         "encoder": model.spec(),
         "params": _what_shapes_the_model(params),
-        "data": fingerprint(ids, store.meta),
+        "data": fingerprint(ids, held, store.meta),
         "code": code_fingerprint(),
         "is_synthetic": bool(store.meta.get("is_synthetic")),
     }
-    log.info("Pretraining on %d clips", len(ids))
+    log.info(
+        "Pretraining on %d clips%s",
+        len(ids),
+        f"; early stopping on the SSL loss of {len(held)} {es.holdout_split} clips"
+        if es.enabled
+        else "",
+    )
     trainer = Trainer(PretrainObjective(model), params.train, checkpoint_dir, config)
+    if es.enabled:
+        trainer.on_epoch = _early_stopper(trainer, model, store, held, es, params.train)
     curve = trainer.fit(ClipDataset(store, ids))
-    return _artifact(model, config), pd.DataFrame(curve)
+    out = dict(config)
+    if es.enabled:
+        extra = trainer.extra
+        model.load_state_dict(extra["best_state"])
+        out["early_stopping"] = {
+            "val_losses": extra["losses"],
+            "best_epoch": extra["best_epoch"],
+            "epochs_run": len(extra["losses"]),
+            "stopped_early": trainer.stopped,
+        }
+        log.info(
+            "Pretraining kept epoch %d of %d (validation SSL loss %.4f)%s",
+            extra["best_epoch"],
+            len(extra["losses"]),
+            extra["losses"][extra["best_epoch"] - 1],
+            ", stopped early" if trainer.stopped else "",
+        )
+    return _artifact(model, out), pd.DataFrame(curve)
+
+
+@torch.no_grad()
+def validation_ssl_loss(
+    model: MAEViT,
+    store: FeatureStore,
+    ids: list[str],
+    seed: int,
+    device: str,
+    batch_size: int = 64,
+) -> float:
+    """Mean masked-reconstruction loss over ``ids`` with masks fixed by ``seed`` (the
+    same masks every epoch, so the numbers are comparable)."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    total, n = 0.0, 0
+    data = ClipDataset(store, ids)
+    for start in range(0, len(ids), batch_size):
+        x = torch.stack(
+            [data[i][0] for i in range(start, min(start + batch_size, len(ids)))]
+        )
+        loss = model.ssl_loss(x.to(device), generator=gen)
+        total += float(loss) * len(x)
+        n += len(x)
+    model.train(was_training)
+    return total / max(n, 1)
+
+
+def _early_stopper(
+    trainer: Trainer,
+    model: MAEViT,
+    store: FeatureStore,
+    held: list[str],
+    es: EarlyStopping,
+    train: TrainCfg,
+) -> Any:
+    """The epoch callback: measure, keep the best weights, say when to stop."""
+
+    def on_epoch(epoch: int) -> bool:
+        extra = trainer.extra
+        loss = validation_ssl_loss(model, store, held, es.seed, trainer.device)
+        losses = extra.setdefault("losses", [])
+        losses.append(loss)
+        best = extra.get("best_loss")
+        if best is None or loss < best - es.min_delta:
+            extra["best_loss"], extra["best_epoch"] = loss, epoch
+            extra["best_state"] = {
+                k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+            }
+        log.info(
+            "Epoch %d: validation SSL loss %.4f (best %.4f at epoch %d)",
+            epoch,
+            loss,
+            extra["best_loss"],
+            extra["best_epoch"],
+        )
+        return epoch - int(extra["best_epoch"]) >= es.patience
+
+    return on_epoch
 
 
 def build_teacher(t: TeacherParams) -> TextTeacher:
@@ -420,3 +541,37 @@ def ssl_control(
     trainer = Trainer(run.model, control.train, checkpoint_dir, run.config)
     curve = trainer.fit(run.dataset)
     return _artifact(run.model, run.config), pd.DataFrame(curve)
+
+
+def seed_models(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    reports: pd.DataFrame,
+    embeddings: dict[str, Any],
+    pretrain_params: PretrainParams,
+    align_params: AlignParams,
+    seed: int,
+    checkpoint_dir: str | Path,
+) -> dict[str, Artifact]:
+    """The baseline, aligned model and SSL-only control retrained with another seed.
+
+    ``pretrain`` and ``align`` (and the control) run exactly as their stages do, with
+    ``train.seed`` set to ``seed`` in both; checkpoints live under
+    ``checkpoint_dir/{pretrain,align,control}``, so a rerun with the same settings
+    and data finds each run finished and trains nothing."""
+    folder = Path(checkpoint_dir)
+    pp = pretrain_params.model_copy(
+        update={"train": pretrain_params.train.model_copy(update={"seed": seed})}
+    )
+    ap = align_params.model_copy(
+        update={"train": align_params.train.model_copy(update={"seed": seed})}
+    )
+    log.info("Training seed %d: pretrain, align and the SSL-only control", seed)
+    baseline, _ = pretrain(store, segments, pp, folder / "pretrain")
+    aligned, _ = align(
+        store, segments, reports, embeddings, baseline, ap, folder / "align"
+    )
+    control, _ = ssl_control(
+        store, segments, reports, embeddings, baseline, ap, folder / "control"
+    )
+    return {"baseline": baseline, "aligned": aligned, "control": control}

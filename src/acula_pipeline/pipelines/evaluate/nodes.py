@@ -17,6 +17,7 @@ from acula_pipeline.evaluation.run import (
     compared_encoders,
     embed_all,
     probe_all,
+    retrain_with_seeds,
     retrieval_all,
     task_tables,
     zero_shot_all,
@@ -24,7 +25,12 @@ from acula_pipeline.evaluation.run import (
 from acula_pipeline.evaluation.splits import leakage_audit, require_no_leak
 from acula_pipeline.evaluation.zero_shot import SharedSpace
 from acula_pipeline.reports import ReportsParams
-from acula_pipeline.training.stages import AlignParams, teacher_cache
+from acula_pipeline.training.stages import (
+    AlignParams,
+    PretrainParams,
+    embed_reports,
+    teacher_cache,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +60,49 @@ def audit_leakage(
     return audit
 
 
+def train_seed_models(
+    store: FeatureStore,
+    segments: pd.DataFrame,
+    splits: pd.DataFrame,
+    reports: pd.DataFrame,
+    teacher_cache_dir: str,
+    checkpoints: str,
+    reports_params: ReportsParams,
+    pretrain_params: PretrainParams,
+    align_params: AlignParams,
+    params: EvaluateParams,
+) -> dict[int, dict[str, Any]]:
+    """Baseline, aligned model and control retrained per extra training seed
+    (``evaluate.train_seeds``), each audited for leakage like the pipeline's own."""
+    if not params.train_seeds:
+        return {}
+    return retrain_with_seeds(
+        store,
+        segments,
+        splits,
+        reports,
+        embed_reports(reports, align_params, teacher_cache_dir),
+        pretrain_params,
+        align_params,
+        params.train_seeds,
+        checkpoints,
+        allow_overlap=reports_params.leakage.paper_like,
+    )
+
+
 def embed_for_evaluation(
     store: FeatureStore,
     segments: pd.DataFrame,
     baseline: dict[str, Any],
     aligned: dict[str, Any],
     control: dict[str, Any],
+    seeds: dict[int, dict[str, Any]],
     cache_dir: str,
     audit: dict[str, Any],
     params: EvaluateParams,
 ) -> Embeddings:
     """Frozen embeddings of every clip per encoder (after the audit has passed)."""
-    encoders = compared_encoders(baseline, aligned, control, params, store)
+    encoders = compared_encoders(baseline, aligned, control, params, store, seeds)
     return embed_all(encoders, store, segments, cache_dir, params.embed)
 
 

@@ -7,6 +7,7 @@ from acula_pipeline.pipelines.evaluate.nodes import (
     audit_leakage,
     embed_for_evaluation,
     run_probes,
+    train_seed_models,
     write_results,
     zero_shot_and_retrieval,
 )
@@ -23,6 +24,23 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="audit_leakage_node",
             ),
             Node(
+                func=train_seed_models,
+                inputs=[
+                    "segment_features",
+                    "segments",
+                    "splits",
+                    "reports",
+                    "teacher_cache",
+                    "seed_checkpoints",
+                    "params:reports",
+                    "params:pretrain",
+                    "params:align",
+                    "params:evaluate",
+                ],
+                outputs="seed_models",
+                name="train_seed_models_node",
+            ),
+            Node(
                 func=embed_for_evaluation,
                 inputs=[
                     "segment_features",
@@ -30,6 +48,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "baseline_encoder",
                     "aligned_model",
                     "ssl_control_model",
+                    "seed_models",
                     "evaluation_embedding_cache",
                     "leakage_audit",
                     "params:evaluate",
