@@ -643,3 +643,29 @@ def test_training_seeds_form_one_row_whose_interval_includes_them():
     c = {c.task: c for c in compare(varied, boot)}["murmur"].scores["aligned"]
     assert c.train_seeds == 3 and c.train_std > 0
     assert c.ci.high - c.ci.low > a.ci.high - a.ci.low
+
+
+def test_a_training_seed_equal_to_the_pipelines_own_is_refused():
+    from acula_pipeline.evaluation.run import retrain_with_seeds
+    from acula_pipeline.training.stages import AlignParams, PretrainParams
+
+    with pytest.raises(ValueError, match="the seed the pipeline's own models"):
+        retrain_with_seeds(
+            None, None, None, None, {}, PretrainParams(), AlignParams(), [2, 0], "x"
+        )
+
+
+def test_draws_without_a_value_are_counted_in_metrics():
+    from acula_pipeline.evaluation.comparison import compare, overall
+    from acula_pipeline.evaluation.outputs import metrics
+    from acula_pipeline.evaluation.uncertainty import ClusterBootstrap
+
+    # 3 subjects, one of them the only positive: a third of the draws lack it
+    records = comparison_records(n_subjects=3, per=1, seed=1)
+    for r in records:
+        if r.spec.kind == "binary":
+            r.result.test_y[:] = [1, 0, 0]
+    comps = compare(records, ClusterBootstrap(draws=300, seed=0))
+    m = metrics(records, comps, overall(comps), [], [], {"ok": True}, True)
+    entry = m["summary"]["murmur/circor2022"]["aligned"]
+    assert 50 < entry["draws_undefined"] < 150  # about 300 × (2/3)³ ≈ 89

@@ -167,6 +167,16 @@ def test_pretrain_stops_early_and_keeps_the_best_epoch(tmp_path, monkeypatch):
     assert curve["epoch"].max() == 3  # four epochs ran (0-based in the curve)
 
 
+def test_early_stopping_refuses_the_evaluation_split():
+    from pydantic import ValidationError
+
+    from acula_pipeline.training.stages import PretrainParams
+
+    with pytest.raises(ValidationError, match="held out for evaluation"):
+        PretrainParams(early_stopping={"enabled": True, "holdout_split": "test"})
+    PretrainParams(early_stopping={"enabled": False, "holdout_split": "test"})
+
+
 def test_validation_ssl_loss_uses_fixed_masks(tmp_path):
     from acula_pipeline.training.stages import validation_ssl_loss
 

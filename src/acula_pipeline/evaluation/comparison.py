@@ -192,7 +192,7 @@ def compare(
                 train_seeds=len(results),
                 train_std=float(np.std(means)) if len(results) > 1 else None,
             )
-        metric = results[0].metric
+        metric = first.result.metric if first.result else "auroc"
         points = {e: sc.mean for e, sc in scores.items()}
         out.append(
             TaskComparison(

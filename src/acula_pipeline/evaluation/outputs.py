@@ -50,10 +50,17 @@ def _ascii(d: Difference) -> str:
     return f"{d.a}_minus_{d.b}"
 
 
-def _interval(ci: Interval | None) -> dict[str, float]:
-    if ci is None or np.isnan(ci.low):
+def _interval(ci: Interval | None) -> dict[str, float | int]:
+    """The interval's bounds, and how many bootstrap draws had no value (a draw
+    holding one class only), when any did."""
+    if ci is None:
         return {}
-    return {"ci95_low": round(ci.low, 4), "ci95_high": round(ci.high, 4)}
+    out: dict[str, float | int] = {}
+    if not np.isnan(ci.low):
+        out |= {"ci95_low": round(ci.low, 4), "ci95_high": round(ci.high, 4)}
+    if ci.draws_undefined:
+        out["draws_undefined"] = ci.draws_undefined
+    return out
 
 
 def _diffs(diffs: Sequence[Difference]) -> dict[str, Any]:

@@ -217,6 +217,13 @@ def retrain_with_seeds(
     """``{seed: {baseline, aligned, control}}``: the three retrained per seed
     (checkpoints under ``checkpoint_dir/seed<N>``), each aligned model audited for
     leakage like the pipeline's own (``allow_overlap``: reports.leakage.paper_like)."""
+    own = {pretrain_params.train.seed, align_params.train.seed}
+    if len(own) == 1 and own & set(seeds):
+        raise ValueError(
+            f"evaluate.train_seeds {seeds} holds {own.pop()}, the seed the pipeline's "
+            "own models were trained with (pretrain.train.seed, align.train.seed); "
+            "the same run twice would count as two seeds and shrink the spread"
+        )
     out = {}
     for seed in seeds:
         models = seed_models(

@@ -88,6 +88,17 @@ class PretrainParams(BaseModel):
     early_stopping: EarlyStopping = EarlyStopping()
     train: TrainCfg = TrainCfg()
 
+    @model_validator(mode="after")
+    def _holdout_not_evaluated(self) -> PretrainParams:
+        es = self.early_stopping
+        if es.enabled and es.holdout_split in self.exclude_splits:
+            raise ValueError(
+                f"pretrain.early_stopping.holdout_split {es.holdout_split!r} is held "
+                "out for evaluation (pretrain.exclude_splits): choosing the epoch on "
+                "its audio would select the model on the evaluation split; use val"
+            )
+        return self
+
 
 class TeacherParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
