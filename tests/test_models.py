@@ -204,6 +204,48 @@ def test_mae_normalised_targets():
     assert torch.allclose(loss, (target**2).mean(-1)[masked].mean(), atol=1e-5)
 
 
+def test_mae_signal_only_masks_and_scores_patches_with_signal():
+    """signal_only: flat patches (an empty band) are never shown to the encoder while
+    enough others carry signal, and only masked patches with signal are scored; a
+    clip with no signal at all gives a zero loss, not NaN."""
+    torch.manual_seed(0)
+    cfg = MAEViTCfg(
+        dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2, signal_only=True
+    )
+    model = MAEViT(cfg)
+    x = torch.rand(2, 256, 64)
+    x[:, :, 48:] = 0.0  # the top mel-patch column is empty: 16 of 64 patches flat
+    carries = model.carries_signal(model.patchify(x))
+    assert carries.sum().item() == 2 * 48
+    assert not carries.view(2, 16, 4)[:, :, 3].any()
+
+    seen = []
+    model.encoder.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+
+    class Zeros(torch.nn.Module):
+        def forward(self, h):
+            return torch.zeros(*h.shape[:2], 256)
+
+    model.dec_out = Zeros()
+    loss = model.ssl_loss(x, generator=torch.Generator().manual_seed(3))
+    noise = torch.rand(2, 64, generator=torch.Generator().manual_seed(3))
+    noise = noise + 2.0 * (~carries)
+    visible = noise.argsort(dim=1)[:, : round(48 * 0.3)]
+    assert carries.gather(1, visible).all()  # 14 visible, all with signal
+    assert seen[0].shape[1] == 14  # mask_ratio 0.7 of the 48 with signal
+    scored = carries.clone()
+    for b in range(2):
+        scored[b, visible[b]] = False
+    assert scored.sum() == 2 * (48 - 14)
+    expected = (model.patchify(x) ** 2).mean(-1)[scored].mean()
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+    silent = torch.zeros(1, 256, 64, requires_grad=True)
+    assert model.ssl_loss(silent).item() == 0.0
+    off = MAEViT(MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_heads=2))
+    assert off.carries_signal(model.patchify(x)) is None
+
+
 def test_default_sentence_teacher_loads_offline():
     teacher = TEACHERS["sentence_encoder"]()
     assert teacher.dim == 384

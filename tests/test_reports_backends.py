@@ -8,6 +8,7 @@ import pytest
 from acula_pipeline.reports import ReportCache, exclude_reserved, write_reports
 from acula_pipeline.reports.backends import BackendConfigError
 from acula_pipeline.reports.backends.template import TemplateBackend, TemplateCfg
+from acula_pipeline.reports.summary import corpus_makeup, describe_makeup
 
 from .reports_support import params, synthetic_units
 from .tiny_lm import tiny_causal_lm
@@ -157,6 +158,38 @@ def test_drop_policy_and_fallback(units, tmp_path):
     assert (run.reports["source"] == "fallback_template").all()
     assert not run.reports["backend_passed"].any()
     assert run.stats["pass_rate"]["overall"]["no_error_marker"] == 0.0
+
+
+def test_corpus_makeup_counts_backend_fallback_and_dropped():
+    reports = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "a", "b"],
+            "source": ["openai", "fallback_template", "fallback_template", "openai"],
+        }
+    )
+    rejects = pd.DataFrame({"dataset": ["b", "c"]})
+    m = corpus_makeup(reports, rejects)
+    assert m["a"] == {
+        "units": 3,
+        "from_backend": 1,
+        "fallback_template": 2,
+        "dropped": 0,
+        "fallback_share": 0.6667,
+    }
+    assert m["b"]["dropped"] == 1 and m["b"]["from_backend"] == 1
+    assert m["c"] == {
+        "units": 1,
+        "from_backend": 0,
+        "fallback_template": 0,
+        "dropped": 1,
+        "fallback_share": 0.0,
+    }
+    assert m["all"]["units"] == 6 and m["all"]["fallback_template"] == 2
+    assert describe_makeup(m, "openai") == (
+        "a: 3 units: 1 from openai, 2 template fallback (67%), 0 dropped; "
+        "b: 2 units: 1 from openai, 0 template fallback (0%), 1 dropped; "
+        "c: 1 units: 0 from openai, 0 template fallback (0%), 1 dropped"
+    )
 
 
 @pytest.fixture(scope="module")

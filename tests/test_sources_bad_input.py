@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 
@@ -136,6 +137,32 @@ def test_circor_real_spellings_and_a_recording_without_segmentation(real_copy):
     assert meta["MV"]["segmentation_rows"] is None
     assert meta["AV"]["segmentation_rows"] > 0
     assert meta["AV"]["Age"] == "Young adult"
+
+
+def test_circor_without_outcome_says_so_once(real_copy, caplog):
+    """The v1.0.0 release (as in real_samples) has no '#Outcome' line: the recordings
+    stay, without an outcome label, and ingest says once that the outcome task will
+    be skipped; one patient file with the line (v1.0.3) silences it."""
+    root = real_copy("circor2022")
+    data = root / "training_data"
+    assert not any(b"#Outcome" in p.read_bytes() for p in data.glob("*.txt"))
+    with caplog.at_level(logging.WARNING, logger="acula_pipeline.sources.circor"):
+        rec, _, q = scan("circor2022", root)
+    assert len(rec) == 23 and not len(q)
+    assert rec["outcome"].isna().all() and rec["murmur"].notna().all()
+    assert [r.getMessage() for r in caplog.records] == [
+        "circor2022: no outcome labels in this copy (no '#Outcome' line in any "
+        "patient file: the v1.0.0 layout); the outcome task will be skipped"
+    ]
+    p = data / "29045.txt"
+    p.write_bytes(
+        p.read_bytes().replace(b"#Campaign:", b"#Outcome: Abnormal\r\n#Campaign:")
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="acula_pipeline.sources.circor"):
+        rec, _, q = scan("circor2022", root)
+    assert not caplog.records and not len(q)
+    assert set(rec.loc[rec["outcome"].notna(), "subject_id"]) == {"circor2022:29045"}
 
 
 def test_circor_truncated_and_orphan_wav(real_copy):

@@ -206,12 +206,45 @@ def test_report_defects(tables, params, gx, defect, expect):
 
 
 def test_report_count_and_pass_rate(tables, params, gx):
+    """The pass-rate failure names the observed rate, the threshold, the parameter
+    that sets it and the most common failed checks with their counts."""
     rep = tables["reports"].copy()
+    n = len(rep)
     rep["backend_passed"] = False
-    res = gx.validate("reports", *reports_suite(rep, len(rep) + 3, params.reports))
+    rep["check_labels_reflected"] = False
+    rep.loc[rep.index[:5], "check_no_recommendation"] = False
+    rep.loc[rep.index[:2], "check_no_contradiction"] = False
+    rep.loc[rep.index[:1], "check_length"] = False
+    res = gx.validate("reports", *reports_suite(rep, n + 3, params.reports))
     msgs = critical(res)
     assert any("row_count_to_equal" in m for m in msgs)
-    assert any("mean_to_be_between(backend_passed_rate)" in m for m in msgs)
+    (rate,) = [m for m in msgs if "mean_to_be_between(backend_passed_rate)" in m]
+    assert rate.endswith(
+        f": 0.0% of {n} reports passed every check on the backend's text, below "
+        "validate.reports.min_pass_rate = 90%; most common failed checks: "
+        f"labels_reflected ({n}), no_recommendation (5), no_contradiction (2)"
+    ), rate
+
+
+def test_template_fallbacks_over_the_share_warn_with_the_makeup(tables, params, gx):
+    """Fallback reports above validate.reports.max_fallback_share are a warning (by
+    default) naming the share, the parameter and each dataset's count."""
+    rep = tables["reports"].copy()
+    res = gx.validate("reports", *reports_suite(rep, len(rep), params.reports))
+    assert not res.failures  # template reports from the backend: no fallback
+    rep.loc[rep.index[: len(rep) // 2], "source"] = "fallback_template"
+    makeup = {"synthetic_icbhi": {"fallback_template": 7, "units": 9}, "all": {}}
+    res = gx.validate("reports", *reports_suite(rep, len(rep), params.reports, makeup))
+    assert not res.critical
+    (msg,) = [f.describe() for f in res.warnings]
+    share = (len(rep) // 2) / len(rep)
+    assert msg.startswith("[warning] reports: expect_column_mean_to_be_between(")
+    assert msg.endswith(
+        f": {share:.1%} of the alignment corpus is template text written because the "
+        "backend's report failed its checks (reports.on_failure: fallback_template), "
+        "above validate.reports.max_fallback_share = 10%; per dataset: "
+        "synthetic_icbhi 7/9"
+    ), msg
 
 
 def test_gate_names_every_critical_failure():

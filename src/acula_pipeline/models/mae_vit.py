@@ -37,6 +37,15 @@ class MAEViTCfg:
     # Nyquist, silence at the clip's floor) then cost as much as any other, instead
     # of being learnt for free
     norm_target: bool = False
+    # Hide and score only patches that carry signal: a patch whose values vary by
+    # less than ``flat_std`` (an empty band above a recording's Nyquist, a clip's
+    # floor) is never shown to the encoder while there are enough others, and its
+    # reconstruction does not count; ``mask_ratio`` is then the share of the
+    # patches with signal that are hidden (on average over the batch). On in
+    # ``pretrain.student``; off here, so a stored config without the key (made
+    # before it existed) rebuilds the model it trained
+    signal_only: bool = False
+    flat_std: float = 0.01  # on the frontend's [0, 1] scale (0.8 dB of 80)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -187,12 +196,20 @@ class MAEViT(AudioEncoder):
     def ssl_loss(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Masked-patch reconstruction MSE (masked patches only)."""
+        """Masked-patch reconstruction MSE (masked patches only; with
+        ``signal_only``, masked patches that carry signal only)."""
         tokens_in = self.patchify(x)
         target = self.reconstruction_target(tokens_in)
         b, n, _ = target.shape
-        keep = max(1, int(round(n * (1 - self.cfg.mask_ratio))))
+        carries = self.carries_signal(tokens_in)
+        # patches shown to the encoder: a share of all, or of those with signal
+        shown = n if carries is None else carries.sum().item() / b
+        keep = max(1, int(round(shown * (1 - self.cfg.mask_ratio))))
         noise = torch.rand(b, n, device=x.device, generator=generator)
+        if carries is not None:
+            # flat patches sort after every other: visible only when a clip has
+            # fewer than ``keep`` patches with signal
+            noise = noise + 2.0 * (~carries).to(noise.dtype)
         order = noise.argsort(dim=1)
         visible = order[:, :keep]
         tokens = self.patch_embed(tokens_in) + self.pos
@@ -205,8 +222,18 @@ class MAEViT(AudioEncoder):
         pred = self.dec_out(self.dec_norm(self.decoder(full + self.dec_pos)))
         masked = torch.ones(b, n, dtype=torch.bool, device=x.device)
         masked[torch.arange(b, device=x.device)[:, None], visible] = False
+        if carries is not None:
+            masked = masked & carries
         err = ((pred.float() - target.float()) ** 2).mean(dim=-1)
-        return (err * masked).sum() / masked.sum()
+        # a batch with no scored patch (all silent) gives 0, not NaN
+        return (err * masked).sum() / masked.sum().clamp_min(1)
+
+    def carries_signal(self, patches: torch.Tensor) -> torch.Tensor | None:
+        """(B, N) True where a patch varies by at least ``flat_std``; None when
+        ``signal_only`` is off."""
+        if not self.cfg.signal_only:
+            return None
+        return patches.float().std(dim=-1) >= self.cfg.flat_std
 
 
 @register_encoder("mae_vit")

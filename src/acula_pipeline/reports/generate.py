@@ -42,6 +42,8 @@ REPORT_COLUMNS = (
     "completion_tokens",
 )
 REJECT_COLUMNS = ("unit_id", "subject_id", "dataset", "stage", "reason")
+# ``source`` of a report the template wrote because the backend's failed its checks
+FALLBACK = "fallback_template"
 
 
 def exclude_reserved(
@@ -313,7 +315,7 @@ class ReportWriter:
         if not backend_ok:
             if self.p.on_failure == "drop":
                 return None, _reject(u.row, "checks", f"dropped: {problems}")
-            text, source = self.template.write(u.req), "fallback_template"
+            text, source = self.template.write(u.req), FALLBACK
             fallback = self.checker(text, u.req.facts, u.req.adapter)
             if not fallback.ok:
                 reason = f"{problems}; fallback failed too: {fallback.reasons()}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 from acula_pipeline.sources.base import SourceScan, nan_to_none, recording_row, register
+
+log = logging.getLogger(__name__)
 
 MURMUR = frozenset({"Present", "Absent", "Unknown"})
 OUTCOME = frozenset({"Normal", "Abnormal"})
@@ -174,4 +177,12 @@ def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     for wav in sorted(data.glob("*.wav")):
         if wav.name not in listed:
             scan.reject(dataset, wav, "recording not listed in any patient file")
+    if scan.recordings and not any(
+        r.get("outcome") is not None for r in scan.recordings
+    ):
+        log.warning(
+            "%s: no outcome labels in this copy (no '#Outcome' line in any patient "
+            "file: the v1.0.0 layout); the outcome task will be skipped",
+            dataset,
+        )
     return scan

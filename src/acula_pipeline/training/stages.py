@@ -60,6 +60,8 @@ class StudentParams(BaseModel):
     decoder_heads: int = 4
     mask_ratio: float = Field(default=0.7, gt=0, lt=1)
     norm_target: bool = False  # per-patch normalised reconstruction targets
+    signal_only: bool = True  # mask and score only patches that carry signal
+    flat_std: float = Field(default=0.01, ge=0)  # below it, a patch is flat
 
 
 class EarlyStopping(BaseModel):
@@ -470,11 +472,20 @@ def prepare_alignment(
         loss_options=params.loss_options(),
     )
     held_out = len(segments) - len(pairs)
+    used = reports[reports["unit_id"].isin(pairs["unit_id"])]
+    sources = (
+        " (by source: "
+        + ", ".join(f"{n} {src}" for src, n in used["source"].value_counts().items())
+        + ")"
+        if "source" in used.columns
+        else ""
+    )
     log.info(
-        "Aligning on %d clips with %d distinct reports; %d clips have no report "
+        "Aligning on %d clips with %d distinct reports%s; %d clips have no report "
         "(subjects held out for evaluation, or reports dropped) and are not used",
         len(pairs),
         pairs["unit_id"].nunique(),
+        sources,
         held_out,
     )
     return Alignment(model, dataset, config)

@@ -34,6 +34,7 @@ class Failure:
     observed: Any
     unexpected_count: int | None
     examples: list[Any] = field(default_factory=list)
+    hint: str | None = None  # what the numbers mean and which parameter sets the bound
 
     def describe(self) -> str:
         what = self.expectation + (f"({self.column})" if self.column else "")
@@ -44,7 +45,8 @@ class Failure:
             parts.append(f"{self.unexpected_count} rows")
         if self.examples:
             parts.append(f"e.g. {self.examples}")
-        return ", ".join(parts)
+        text = ", ".join(parts)
+        return f"{text}: {self.hint}" if self.hint else text
 
 
 @dataclass
@@ -150,6 +152,7 @@ class GXSession:
         table: pd.DataFrame,
         expectations: list[Any],
         id_column: str | None = None,
+        hints: dict[str, str] | None = None,
     ) -> SuiteResult:
         """Validate ``table`` against ``expectations`` under the name ``suite``.
 
@@ -158,6 +161,7 @@ class GXSession:
             table: The rows to check.
             expectations: GX expectation objects, each with its ``severity``.
             id_column: Column that names offending rows in failure messages.
+            hints: Column → a sentence added to the message of a failure on it.
         """
         gx = self._gx
         for store in (self.ctx.checkpoints, self.ctx.validation_definitions):
@@ -202,6 +206,8 @@ class GXSession:
             batch_parameters={"dataframe": table.reset_index(drop=True)}
         )
         out = self._read(suite, len(table), run, id_column)
+        for f in out.failures:
+            f.hint = (hints or {}).get(f.column or "")
         self.results[suite] = out
         for f in out.failures:
             (log.error if f.severity == "critical" else log.warning)("%s", f.describe())

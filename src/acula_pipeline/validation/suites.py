@@ -19,10 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.reports.checks import CheckCfg
+from acula_pipeline.reports.generate import FALLBACK
 from acula_pipeline.sources import LABEL_VALUES
 
 Severity = Literal["critical", "warning"]
 Suite = tuple[pd.DataFrame, list[Any], str | None]  # table, expectations, id column
+# ... and column → a sentence added to the message of a failure on that column
+HintedSuite = tuple[pd.DataFrame, list[Any], str | None, dict[str, str]]
 CRITICAL = FailureSeverity.CRITICAL  # fails the run
 WARNING = FailureSeverity.WARNING  # reported
 
@@ -79,6 +82,10 @@ class ReportsCfg(BaseModel):
     error_markers: list[str] = CheckCfg().error_markers
     min_pass_rate: float = Field(default=0.9, ge=0, le=1)  # backend reports passing
     pass_rate_severity: Severity = "critical"
+    # share of the alignment corpus the template wrote because the backend's report
+    # failed its checks (reports.on_failure: fallback_template)
+    max_fallback_share: float = Field(default=0.1, ge=0, le=1)
+    fallback_severity: Severity = "warning"
     max_duplicate_ratio: float = Field(default=0.5, ge=0, le=1)
 
 
@@ -322,11 +329,16 @@ def features_suite(
 
 
 def reports_suite(
-    reports: pd.DataFrame, expected_rows: int | None, cfg: ReportsCfg
-) -> Suite:
-    """One non-empty, well-bounded, marker-free report per unit; faithful, varied."""
+    reports: pd.DataFrame,
+    expected_rows: int | None,
+    cfg: ReportsCfg,
+    makeup: dict[str, dict[str, Any]] | None = None,
+) -> HintedSuite:
+    """One non-empty, well-bounded, marker-free report per unit; faithful, varied;
+    few template fallbacks (``makeup``: the reports summary's ``corpus``)."""
     t = reports.copy()
     t["backend_passed_rate"] = t["backend_passed"].astype(float)
+    t["template_fallback"] = (t["source"] == FALLBACK).astype(float)
     ex: list[Any] = [
         gxe.ExpectColumnValuesToBeUnique(column="unit_id", severity=CRITICAL),
         gxe.ExpectColumnValuesToNotBeNull(column="report", severity=CRITICAL),
@@ -351,9 +363,51 @@ def reports_suite(
             min_value=1.0 - cfg.max_duplicate_ratio,
             severity=CRITICAL,
         ),
+        gxe.ExpectColumnMeanToBeBetween(
+            column="template_fallback",
+            max_value=cfg.max_fallback_share,
+            severity=FailureSeverity(cfg.fallback_severity),
+        ),
     ]
     if expected_rows is not None:
         ex.insert(
             0, gxe.ExpectTableRowCountToEqual(value=expected_rows, severity=CRITICAL)
         )
-    return t, ex, "unit_id"
+    return t, ex, "unit_id", _report_hints(t, cfg, makeup)
+
+
+def _report_hints(
+    t: pd.DataFrame, cfg: ReportsCfg, makeup: dict[str, dict[str, Any]] | None
+) -> dict[str, str]:
+    """What a failed pass-rate or fallback expectation means, in numbers."""
+    failed = t[~t["backend_passed"].astype(bool)]
+    counts = {
+        c.removeprefix("check_"): int((~failed[c].astype(bool)).sum())
+        for c in t.columns
+        if c.startswith("check_")
+    }
+    top = sorted(((n, c) for c, n in counts.items() if n), key=lambda x: -x[0])[:3]
+    rate = float(t["backend_passed_rate"].mean()) if len(t) else float("nan")
+    pass_rate = (
+        f"{rate:.1%} of {len(t)} reports passed every check on the backend's text, "
+        f"below validate.reports.min_pass_rate = {cfg.min_pass_rate:.0%}; "
+        "most common failed checks: "
+        + (", ".join(f"{c} ({n})" for n, c in top) or "none recorded")
+    )
+    share = float(t["template_fallback"].mean()) if len(t) else float("nan")
+    per_dataset = (
+        "; ".join(
+            f"{ds} {m['fallback_template']}/{m['units']}"
+            for ds, m in makeup.items()
+            if ds != "all"
+        )
+        if makeup
+        else ""
+    )
+    fallback = (
+        f"{share:.1%} of the alignment corpus is template text written because the "
+        "backend's report failed its checks (reports.on_failure: fallback_template), "
+        f"above validate.reports.max_fallback_share = {cfg.max_fallback_share:.0%}"
+        + (f"; per dataset: {per_dataset}" if per_dataset else "")
+    )
+    return {"backend_passed_rate": pass_rate, "template_fallback": fallback}

@@ -15,7 +15,12 @@ from acula_pipeline.reports import (
     exclude_reserved,
     write_reports,
 )
-from acula_pipeline.reports.summary import plot_check_rates, summarise_reports
+from acula_pipeline.reports.summary import (
+    corpus_makeup,
+    describe_makeup,
+    plot_check_rates,
+    summarise_reports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,15 @@ def generate_reports(
         run.stats["from_cache"],
         len(run.rejects),
     )
-    return reports, heldout, run.rejects, run.stats | {"heldout_reports": len(heldout)}
+    makeup = corpus_makeup(
+        reports, run.rejects[~run.rejects["unit_id"].isin(heldout_units["unit_id"])]
+    )
+    log.info(
+        "Reports: the alignment corpus: %s",
+        describe_makeup(makeup, run.stats["backend"]),
+    )
+    stats = run.stats | {"heldout_reports": len(heldout), "corpus": makeup}
+    return reports, heldout, run.rejects, stats
 
 
 def summarise(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.pipelines.ingest.params import IngestParams
+from acula_pipeline.reports.summary import describe_makeup
 from acula_pipeline.validation import (
     GXSession,
     ValidateParams,
@@ -23,6 +25,8 @@ from acula_pipeline.validation.suites import (
     reports_suite,
     segments_suite,
 )
+
+log = logging.getLogger(__name__)
 
 
 def validate_recordings(
@@ -98,8 +102,15 @@ def validate_reports(
         - int(reports_summary["rejected"])
         - int(reports_summary.get("heldout_reports", 0))
     )
-    suite = reports_suite(reports, expected, params.reports)
-    return session.validate("reports", *suite).as_dict()
+    makeup = reports_summary.get("corpus")
+    if makeup:
+        log.info(
+            "Validate: the alignment corpus: %s",
+            describe_makeup(makeup, str(reports_summary.get("backend"))),
+        )
+    suite = reports_suite(reports, expected, params.reports, makeup)
+    result = session.validate("reports", *suite).as_dict()
+    return result | ({"corpus": makeup} if makeup else {})
 
 
 def summarise_validation(
