@@ -4,9 +4,11 @@
     acula zero-shot data/06_models/aligned a.wav b.wav -c "No murmur." -c "A murmur."
     acula export data/06_models/aligned -o encoder.onnx
     acula info data/06_models/aligned
+    acula audit-reports reports.csv --dataset circor2022 --root DATA \\
+        --key-column patient_id --text-column report
 
-Every command takes a model folder written by the pipeline (``config.json`` and
-``model.safetensors``). Nothing is downloaded: the text teacher is the one the model
+Every command but ``audit-reports`` takes a model folder written by the pipeline
+(``config.json`` and ``model.safetensors``). Nothing is downloaded: the text teacher is the one the model
 was aligned with, from its package or local path.
 """
 
@@ -62,7 +64,8 @@ def _setup_logging(verbose: bool) -> None:
 @click.version_option(__version__, prog_name="acula")
 @click.option("-v", "--verbose", is_flag=True, help="Say what is done to each file.")
 def main(verbose: bool) -> None:
-    """Embed audio, classify it zero-shot, export or describe a trained encoder."""
+    """Embed audio, classify it zero-shot, export or describe a trained encoder;
+    audit a report corpus."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     _setup_logging(verbose)
@@ -396,6 +399,77 @@ def info(model: Path, metrics: Path | None, as_json: bool) -> None:
         click.echo(f"{key:>20}: {value}")
     if summary.get("synthetic_data"):
         click.echo("note: trained on the SYNTHETIC corpus; its numbers are synthetic")
+
+
+@main.command("audit-reports")
+@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dataset",
+    required=True,
+    help="Source adapter of the dataset the reports describe (circor2022, icbhi2017 …).",
+)
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The dataset's root folder, as for ingest.",
+)
+@click.option(
+    "--key-column",
+    required=True,
+    help="Column naming each report's recording or subject (50782_AV, 50782, "
+    "circor2022:50782 …).",
+)
+@click.option("--text-column", required=True, help="Column holding the report text.")
+@click.option(
+    "--fields",
+    default=None,
+    help="Comma-separated facts the reports were written from (reports.fields); "
+    "[default: every fact of the dataset].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("report_audit"),
+    show_default=True,
+    help="Folder for flags.csv, audit.json and audit.html.",
+)
+def audit_reports_command(
+    corpus: Path,
+    dataset: str,
+    root: Path,
+    key_column: str,
+    text_column: str,
+    fields: str | None,
+    output: Path,
+) -> None:
+    """Check an existing report corpus (CSV, TSV, Parquet or JSON lines) against
+    the dataset's metadata with the reports stage's checks; write every flag with
+    its reason and the sentence that triggered it, and the counts per reason."""
+    from acula_pipeline.reports.audit import (
+        AuditError,
+        audit_reports,
+        read_corpus,
+        write_audit,
+    )
+    from acula_pipeline.sources import SourceError
+
+    try:
+        table = read_corpus(corpus, key_column, text_column)
+        allow = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+        audit = audit_reports(table, dataset, root, allow)
+    except (AuditError, SourceError) as exc:
+        _fail(str(exc))
+    paths = write_audit(audit, output)
+    c = audit.counts
+    click.echo(
+        f"{c['reports']} reports ({c['matched']} matched to {dataset}, "
+        f"{c['unmatched']} unmatched): {c['flagged']} flagged, {c['flags']} flags"
+    )
+    for check, n in c["flags_by_check"].items():
+        click.echo(f"  {check:>18}: {n}")
+    click.echo(f"wrote {paths['flags']}, {paths['counts']}, {paths['html']}")
 
 
 if __name__ == "__main__":  # pragma: no cover
