@@ -67,6 +67,7 @@ bench: setup
 	python benchmarks/reports_throughput.py
 	python benchmarks/validate_throughput.py
 	python benchmarks/probe_throughput.py
+	python benchmarks/report_checks.py
 
 lock: setup
 	{ head -2 requirements.txt; python -m pip freeze --exclude-editable | grep -v '^acula'; } > requirements.lock.tmp

@@ -197,6 +197,61 @@ def test_generic_checks(text, check):
     assert not res.passed[check], res
 
 
+# Phrases from real GPT-4o reports on CirCor patients (issue: report checks on real
+# LLM prose): invented inference, and advice, each after a faithful report.
+@pytest.mark.parametrize(
+    ("sentence", "checks"),
+    [
+        (
+            "This is suggesting potential non-valvular cardiac pathology.",
+            {"no_inference"},
+        ),
+        (
+            "The murmur is indicating potential underlying cardiac pathology.",
+            {"no_inference"},
+        ),
+        (
+            "Further clinical correlation is necessary to determine the underlying "
+            "cause.",
+            {"no_recommendation", "no_inference"},
+        ),
+        (
+            "These findings are warranting the consideration of underlying "
+            "pathologies.",
+            {"no_recommendation", "no_inference"},
+        ),
+        ("The murmur merits attention.", {"no_recommendation"}),
+        ("This may indicate a structural abnormality.", {"no_inference"}),
+        ("The sounds are concerning for infection.", {"no_inference"}),
+    ],
+)
+def test_content_beyond_the_facts(sentence, checks):
+    res = CHECK(GOOD_COUGH + " " + sentence, COUGH, "coswara")
+    failed = {c for c, ok in res.passed.items() if not ok}
+    assert failed == checks, res
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The findings are within normal limits.",
+        "Auscultation findings are abnormal, indicating an abnormal finding.",
+        "No abnormal outcomes were noted.",
+        "The murmur could not be assessed.",
+        "The murmur is most audible at the pulmonic area.",
+    ],
+)
+def test_paraphrased_facts_are_not_content_beyond_them(sentence):
+    res = CHECK(GOOD_COUGH + " " + sentence, COUGH, "coswara")
+    assert res.passed["no_inference"] and res.passed["no_recommendation"], res
+
+
+def test_inference_allowed_when_configured():
+    text = GOOD_COUGH + " This may indicate an infection."
+    assert not CHECK(text, COUGH, "coswara").passed["no_inference"]
+    assert Checker(CheckCfg(forbid_inference=False))(text, COUGH, "coswara").ok
+
+
 def test_recommendations_allowed_when_configured():
     lenient = Checker(CheckCfg(forbid_recommendations=False))
     assert lenient(GOOD_COUGH + " Follow-up is recommended.", COUGH, "coswara").ok

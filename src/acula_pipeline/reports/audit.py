@@ -135,6 +135,8 @@ def _check_of(problem: str, failed: list[str]) -> str:
         return "no_error_marker"
     if problem.startswith("recommendation"):
         return "no_recommendation"
+    if problem.startswith("inference"):
+        return "no_inference"
     if " chars, " in problem and problem.endswith("sentences"):
         return "length"
     if problem == "empty report":

@@ -26,6 +26,7 @@ CHECKS = (
     "labels_reflected",
     "no_contradiction",
     "no_recommendation",
+    "no_inference",
 )
 
 
@@ -59,6 +60,32 @@ class CheckCfg(BaseModel):
         r"\bfurther (?:evaluation|investigation|testing|work-?up|assessment)\b",
         r"\bprescri",
         r"\btreat(?:ment|ed with)\b",
+        # advice as real LLM reports phrase it
+        r"\bwarrant(?:s|ed|ing)?\b",
+        r"\bfurther\b[^.;]{0,60}?\b(?:necessary|needed|required|warranted|indicated)\b",
+        r"\bclinical(?:ly)? correlat",
+        r"\bmerits? (?:attention|further|review|monitoring)\b",
+    ]
+    # Content beyond the facts: an inference, a cause or a diagnosis the metadata
+    # does not hold ("suggesting potential non-valvular cardiac pathology"); its
+    # own check, ``no_inference``. A fact stated in other words ("indicating an
+    # abnormal finding" for an Abnormal outcome) is not one.
+    forbid_inference: bool = True
+    inference_markers: list[str] = [
+        r"\bsuggest(?:s|ing|ive of)\b",
+        r"\b(?:may|might|could|can|would) (?:also )?(?:indicate|suggest|reflect|"
+        r"represent|signify|point to|imply|be (?:due to|caused by|related to|"
+        r"associated with|a sign of|indicative of))\b",
+        r"\bindicat(?:es|ing|ive of) (?:an? )?(?:possible|potential|probable|likely|"
+        r"underlying|early|mild|significant)\b",
+        r"\b(?:possible|potential|probable|likely|suspected|underlying) (?:\w+[- ]){0,3}?"
+        r"(?:patholog|disease|disorder|dysfunction|condition|abnormalit|defect|"
+        r"infection|insufficiency|stenosis|regurgitation|lesion|cause)",
+        r"\bunderlying (?:cause|patholog|condition|disease|issue|problem)",
+        r"\b(?:likely|probably|presumably) (?:due to|caused by|secondary to|"
+        r"related to|reflect|represent|indicat)",
+        r"\bconcerning for\b",
+        r"\braises? (?:the )?(?:possibility|concern|suspicion)\b",
     ]
 
 
@@ -556,6 +583,9 @@ class Checker:
             if cfg.forbid_recommendations
             else None
         )
+        self._inference = (
+            compile_markers(cfg.inference_markers) if cfg.forbid_inference else None
+        )
 
     def __call__(self, text: str | None, facts: Facts, adapter: str) -> CheckResult:
         text = (text or "").strip()
@@ -576,6 +606,9 @@ class Checker:
         if self._advice and (m := self._advice.search(text)):
             passed["no_recommendation"] = False
             problems.append(f"recommendation {m.group(0)!r} not in the metadata")
+        if self._inference and (m := self._inference.search(text)):
+            passed["no_inference"] = False
+            problems.append(f"inference {m.group(0)!r} beyond the metadata")
         required = set(LABEL_FACTS.get(adapter, ()))
         for name, value in facts.items():
             if name not in FACT_CHECKS:
