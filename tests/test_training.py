@@ -343,6 +343,43 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     )
 
 
+def test_two_processes_saving_the_teacher_cache_at_once(tmp_path, monkeypatch):
+    """Two writers interleaved (as two tune workers were): the second saves
+    completely while the first is between writing its file and moving it into
+    place. Each needs a temporary file of its own; with one shared name the first
+    found its file gone (FileNotFoundError)."""
+    import numpy as np
+
+    from acula_pipeline.training import teacher_cache
+    from acula_pipeline.training.teacher_cache import EmbeddingCache
+
+    class Teacher:
+        path, dim = tmp_path / "teacher", 3
+
+        def encode(self, texts, batch_size=64):
+            return np.ones((len(texts), 3))
+
+    Teacher.path.mkdir()
+    first = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
+    second = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
+    real = np.savez
+    interleaved = []
+
+    def savez(file, **arrays):
+        real(file, **arrays)
+        if not interleaved:  # the first writer, before its move: the other saves
+            interleaved.append(True)
+            second.embed(["b"])
+
+    monkeypatch.setattr(teacher_cache.np, "savez", savez)
+    first.embed(["a"])
+    assert interleaved and first.path.exists()
+    assert [p.name for p in first.folder.iterdir()] == [first.path.name]  # no tmp left
+    again = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
+    again.embed(["a"])
+    assert again.forward_texts == 0  # the last writer's file, complete
+
+
 def test_damaged_teacher_cache_is_set_aside(tmp_path, caplog):
     import numpy as np
 

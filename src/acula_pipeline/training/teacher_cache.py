@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -95,8 +97,22 @@ class EmbeddingCache:
         if not is_main_process():  # under torchrun rank 0 writes the cache
             return
         keys = sorted(self._store)
-        tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp, keys=json.dumps(keys), vectors=np.stack([self._store[k] for k in keys])
+        # A name of its own: two processes saving at once (tune workers) must not
+        # write, then move, each other's file; the last to finish wins, and a
+        # report the other had added is encoded again when next asked for.
+        fd, name = tempfile.mkstemp(
+            dir=self.folder, prefix=f".{self.key}.", suffix=".npz"
         )
-        tmp.replace(self.path)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(
+                    f,
+                    keys=json.dumps(keys),
+                    vectors=np.stack([self._store[k] for k in keys]),
+                )
+            tmp.chmod(0o644)  # mkstemp's 0600 would make the cache private
+            tmp.replace(self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
