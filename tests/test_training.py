@@ -343,6 +343,20 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
     )
 
 
+def _stub_teacher(tmp_path):
+    """A 3-d teacher that encodes every text as ones, with a folder of its own."""
+    import numpy as np
+
+    class Teacher:
+        path, dim = tmp_path / "teacher", 3
+
+        def encode(self, texts, batch_size=64):
+            return np.ones((len(texts), 3))
+
+    Teacher.path.mkdir()
+    return Teacher
+
+
 def test_two_processes_saving_the_teacher_cache_at_once(tmp_path, monkeypatch):
     """Two writers interleaved (as two tune workers were): the second saves
     completely while the first is between writing its file and moving it into
@@ -353,13 +367,7 @@ def test_two_processes_saving_the_teacher_cache_at_once(tmp_path, monkeypatch):
     from acula_pipeline.training import teacher_cache
     from acula_pipeline.training.teacher_cache import EmbeddingCache
 
-    class Teacher:
-        path, dim = tmp_path / "teacher", 3
-
-        def encode(self, texts, batch_size=64):
-            return np.ones((len(texts), 3))
-
-    Teacher.path.mkdir()
+    Teacher = _stub_teacher(tmp_path)
     first = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
     second = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
     real = np.savez
@@ -381,17 +389,10 @@ def test_two_processes_saving_the_teacher_cache_at_once(tmp_path, monkeypatch):
 
 
 def test_damaged_teacher_cache_is_set_aside(tmp_path, caplog):
-    import numpy as np
 
     from acula_pipeline.training.teacher_cache import EmbeddingCache
 
-    class Teacher:
-        path, dim = tmp_path / "teacher", 3
-
-        def encode(self, texts, batch_size=64):
-            return np.ones((len(texts), 3))
-
-    Teacher.path.mkdir()
+    Teacher = _stub_teacher(tmp_path)
     first = EmbeddingCache(tmp_path / "c", Teacher(), "mean")
     first.embed(["a", "b"])
     first.path.write_bytes(b"not an npz")
