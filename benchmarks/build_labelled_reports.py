@@ -98,6 +98,11 @@ def _who(f: dict[str, Any], rng: random.Random) -> str:
     return rng.choice(["the patient", "this patient"])
 
 
+def _a(word: str) -> str:
+    """The indefinite article for ``word``."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _phase(f: dict[str, Any]) -> str:
     """The murmur's phase: systolic, or diastolic for a diastolic-only murmur."""
     return "systolic" if f.get("systolic_timing") else "diastolic"
@@ -122,19 +127,21 @@ def murmur_present(f: dict[str, Any], style: str, rng: random.Random) -> str:
         return rng.choice(
             [
                 f"Murmur present ({t}, grade {g}), most audible at {ABBREV[loc]}.",
-                f"A {t} murmur of grade {g} is detected at the {ABBREV[loc]} location.",
+                f"{_a(t).capitalize()} {t} murmur of grade {g} is detected at the "
+                f"{ABBREV[loc]} location.",
             ]
         )
     if style == "verbose":
         return (
-            f"Auscultation reveals a {t} {ph} murmur, graded {g}, with a "
+            f"Auscultation reveals {_a(t)} {t} {ph} murmur, graded {g}, with a "
             f"{shape} configuration, {pitch} pitch and {quality} quality; it is most "
             f"audible over the {loc}."
         )
     # paraphrased
     return rng.choice(
         [
-            f"A {quality} {t} murmur (grade {g}) is heard, best appreciated over the "
+            f"{_a(quality or t).capitalize()} {quality} {t} murmur (grade {g}) is "
+            "heard, best appreciated over the "
             f"{SHORT[loc]}.",
             f"There is a {t} murmur of intensity {g}, with maximal intensity at the "
             f"{loc}.",
@@ -225,6 +232,11 @@ def heart_report(
     )
     if murmur == "Present":
         m = murmur_present(f, style, rng)
+        if _phase(f) == "systolic" and f.get("diastolic_timing"):  # both phases
+            t, g = str(f["diastolic_timing"]).lower(), f["diastolic_grade"]
+            m += (
+                f" {_a(t).capitalize()} {t} diastolic murmur, grade {g}, is also heard."
+            )
     elif murmur == "Absent":
         m = murmur_absent(rng)
     else:

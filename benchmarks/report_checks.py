@@ -3,8 +3,8 @@
 
 A *flag* is a report failing any check; a positive is a report labelled unfaithful
 (contradiction, omission, inference or advice). Printed: precision and recall of a
-flag overall and per family, each check's precision and recall for the kind of
-error it exists for, the false flags per style of faithful report, and the first
+flag overall and per family, each check's precision (its flags on unfaithful
+reports) and recall (of the kind of error it exists for), the false flags per style of faithful report, and the first
 misjudged reports of each kind.
 
     python benchmarks/report_checks.py [--show 5] [--json out.json]
@@ -55,14 +55,26 @@ def score(rows: list[dict[str, Any]], checker: Checker) -> dict[str, Any]:
             tp, sum(x["flagged"] for x in sub), sum(not x["faithful"] for x in sub)
         )
 
+    # A check's precision: the share of its flags that fall on unfaithful reports
+    # (a contradiction also leaves the fact unstated, so labels_reflected flags it
+    # too: that is right, not a false flag). Its recall: the share of the reports
+    # with the error it exists for that it flags.
     per_check = {}
     for cat, check in CHECK_FOR.items():
-        tp = sum(check in x["failed"] and x["category"] == cat for x in results)
-        per_check[check] = _pr(
-            tp,
-            sum(check in x["failed"] for x in results),
-            sum(x["category"] == cat for x in results),
+        flagged = [x for x in results if check in x["failed"]]
+        mine = [x for x in results if x["category"] == cat]
+        m = _pr(0, len(flagged), len(mine))
+        m["precision"] = (
+            round(sum(not x["faithful"] for x in flagged) / len(flagged), 3)
+            if flagged
+            else None
         )
+        m["recall"] = (
+            round(sum(check in x["failed"] for x in mine) / len(mine), 3)
+            if mine
+            else None
+        )
+        per_check[check] = m
     false_flags = Counter(x["style"] for x in results if x["faithful"] and x["flagged"])
     return {
         "reports": len(results),

@@ -48,8 +48,9 @@ def test_the_labelled_set_is_well_formed():
 
 
 def test_precision_and_recall_by_hand():
-    """Four reports: a caught contradiction, a missed one, a faithful report flagged
-    for a paraphrase and a faithful one passed."""
+    """Four reports: a caught contradiction, missed advice, a faithful report
+    flagged (the murmur clause ends at the colon: 'Murmur: none.' reads as a
+    murmur) and a faithful one passed."""
     facts = {"murmur": "Absent", "outcome": "Normal"}
     row = {"family": "heart", "adapter": "circor2022", "facts": facts, "style": "s"}
     rows = [
@@ -72,7 +73,7 @@ def test_precision_and_recall_by_hand():
             "id": "c",
             "faithful": True,
             "category": "faithful",
-            "report": "No murmur. The findings are within normal limits.",
+            "report": "Murmur: none. The outcome is normal.",
         },
         {
             **row,
@@ -85,14 +86,15 @@ def test_precision_and_recall_by_hand():
     out = _benchmark().score(rows, Checker(CheckCfg()))
     failed = {x["id"]: x["failed"] for x in out["_results"]}
     assert "no_contradiction" in failed["a"] and not failed["b"] and not failed["d"]
-    assert failed["c"] == {"labels_reflected"}
+    assert failed["c"] == {"labels_reflected", "no_contradiction"}
     assert out["overall"] == {
         "precision": 0.5,
         "recall": 0.5,
         "flagged": 2,
         "positives": 2,
     }
-    assert out["by_check"]["no_contradiction"]["precision"] == 1.0
+    contra = out["by_check"]["no_contradiction"]
+    assert (contra["precision"], contra["recall"]) == (0.5, 1.0)  # a, and c wrongly
     assert out["by_check"]["no_recommendation"]["recall"] == 0.0
     assert out["false_flags_by_style"] == {"s": 1}
     assert set(out["by_check"]) <= set(CHECKS)

@@ -246,6 +246,114 @@ def test_paraphrased_facts_are_not_content_beyond_them(sentence):
     assert res.passed["no_inference"] and res.passed["no_recommendation"], res
 
 
+HEART_MURMUR = {
+    "murmur": "Present",
+    "murmur_locations": ["pulmonic valve area", "aortic valve area"],
+    "most_audible_location": "pulmonic valve area",
+    "systolic_timing": "Holosystolic",
+    "systolic_grade": "II/VI",
+}
+MURMUR_AT_PV = "A holosystolic murmur of grade II/VI is heard"
+
+
+# The failure kinds measured on real GPT-4o reports of CirCor patients (issue:
+# report checks on real LLM prose), each read right now.
+@pytest.mark.parametrize(
+    ("facts", "text", "failed"),
+    [
+        # paraphrased outcome, both ways
+        (
+            {"murmur": "Absent", "outcome": "Normal"},
+            "No murmur is heard. The findings are within normal limits.",
+            set(),
+        ),
+        (
+            {"murmur": "Absent", "outcome": "Abnormal"},
+            "No murmur is heard, indicating an abnormal finding.",
+            set(),
+        ),
+        (
+            {"murmur": "Absent", "outcome": "Abnormal"},
+            "No murmur is heard. Auscultation findings are abnormal.",
+            set(),
+        ),
+        (
+            {"murmur": "Absent", "outcome": "Normal"},
+            "No murmur is heard. Auscultation findings are abnormal.",
+            {"no_contradiction", "labels_reflected"},
+        ),
+        # negation of the outcome
+        (
+            {"murmur": "Absent", "outcome": "Normal"},
+            "No murmur was detected. No abnormal outcomes were noted.",
+            set(),
+        ),
+        (
+            {"murmur": "Absent", "outcome": "Normal"},
+            "No murmur. The outcome is normal with no abnormal sounds heard.",
+            set(),
+        ),
+        # the dataset's own site codes, and Phc (the "other" site) not a valve area
+        (
+            {**HEART_MURMUR, "outcome": "Abnormal"},
+            f"{MURMUR_AT_PV}, most audible at PV. The outcome is abnormal.",
+            set(),
+        ),
+        (
+            {**HEART_MURMUR, "outcome": "Abnormal"},
+            f"{MURMUR_AT_PV}, detected at the AV location. Loudest at PV. Outcome: "
+            "abnormal.",
+            set(),
+        ),
+        (
+            {**HEART_MURMUR, "outcome": "Abnormal"},
+            f"{MURMUR_AT_PV}, most audible at TV. The outcome is abnormal.",
+            {"no_contradiction", "labels_reflected"},
+        ),
+        (
+            {**HEART_MURMUR, "outcome": "Abnormal"},
+            f"{MURMUR_AT_PV}, most audible at Phc. The outcome is abnormal.",
+            {"labels_reflected"},
+        ),
+        # an Unknown murmur in other words
+        (
+            {"murmur": "Unknown", "outcome": "Abnormal"},
+            "The presence of a murmur could not be assessed. The outcome is abnormal.",
+            set(),
+        ),
+        # invented inference and advice
+        (
+            {"murmur": "Absent", "outcome": "Abnormal"},
+            "No murmur is heard. The outcome is abnormal, suggesting potential "
+            "non-valvular cardiac pathology.",
+            {"no_inference"},
+        ),
+        (
+            {"murmur": "Absent", "outcome": "Abnormal"},
+            "No murmur is heard. The outcome is abnormal. Further clinical correlation "
+            "is necessary to determine the underlying cause.",
+            {"no_recommendation", "no_inference"},
+        ),
+    ],
+)
+def test_real_llm_failure_kinds(facts, text, failed):
+    res = CHECK(text, facts, "circor2022")
+    assert {c for c, ok in res.passed.items() if not ok} == failed, res
+
+
+def test_no_added_sounds_means_neither_crackles_nor_wheezes():
+    facts = {"crackles": "absent", "wheezes": "absent"}
+    for text in (
+        "Breath sounds are clear, without adventitious sounds.",
+        "No added sounds are heard over the trachea.",
+    ):
+        assert CHECK(text, facts, "icbhi2017").passed["labels_reflected"], text
+    res = CHECK("No added sounds are heard.", {"crackles": "present"}, "icbhi2017")
+    assert not res.passed["no_contradiction"]
+    res = CHECK("Adventitious sounds are heard.", facts, "icbhi2017")
+    assert res.passed["no_contradiction"] and not res.passed["labels_reflected"]
+
+
 def test_inference_allowed_when_configured():
     text = GOOD_COUGH + " This may indicate an infection."
     assert not CHECK(text, COUGH, "coswara").passed["no_inference"]

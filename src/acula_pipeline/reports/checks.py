@@ -119,7 +119,8 @@ _NEG_BEFORE = re.compile(
 _NEG_AFTER = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:absent|not|none|negative)\b")
 _UNCERTAIN = re.compile(
     r"\b(?:unknown|uncertain|indeterminate|undetermined|unclear|inconclusive|"
-    r"could not be determined|cannot be determined)\b"
+    r"(?:could|can)(?:not| not)? be (?:determined|assessed|evaluated|ascertained)|"
+    r"not (?:assessable|evaluable|determinable))\b"
 )
 
 
@@ -167,12 +168,19 @@ def fact_check(name: str) -> Callable[[FactCheck], FactCheck]:
     return deco
 
 
-def _polarity_check(term: str, name: str) -> FactCheck:
+# "without adventitious sounds", "no added sounds": neither crackles nor wheezes
+# (a positive mention names neither, so it states nothing about either)
+_ANY_ADDED = r"\b(?:adventitious|added) (?:breath |lung )?sounds?\b"
+
+
+def _polarity_check(term: str, name: str, covered_by: str = "") -> FactCheck:
     def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
         want = {"present": "positive", "absent": "negative"}.get(str(value))
         if want is None:
             return None, []
         found = mentions(text, term)
+        if covered_by and "negative" in mentions(text, covered_by):
+            found.append("negative")
         wrong = [p for p in found if p not in (want, "uncertain")]
         problems = (
             [f"{name} stated as {wrong[0]}, metadata says {value}"] if wrong else []
@@ -183,9 +191,11 @@ def _polarity_check(term: str, name: str) -> FactCheck:
 
 
 FACT_CHECKS["crackles"] = _polarity_check(
-    r"\bcrackles?\b|\bcrepitations?\b", "crackles"
+    r"\bcrackles?\b|\bcrepitations?\b", "crackles", _ANY_ADDED
 )
-FACT_CHECKS["wheezes"] = _polarity_check(r"\bwheez(?:e|es|ing)\b", "wheezes")
+FACT_CHECKS["wheezes"] = _polarity_check(
+    r"\bwheez(?:e|es|ing)\b", "wheezes", _ANY_ADDED
+)
 
 DIAGNOSIS_TERMS = {
     "COPD": r"\bcopd\b|chronic obstructive pulmonary disease",
@@ -324,9 +334,20 @@ _LOUDEST = re.compile(
 )
 
 
+# CirCor's own site codes, as reports quote them ("most audible at PV"); upper
+# case only, and never Phc (CirCor's "other" site), which is no valve area
+_SITE_CODES = re.compile(r"\b(AV|PV|TV|MV)\b")
+_SITE_WORDS = {"AV": "aortic", "PV": "pulmonic", "TV": "tricuspid", "MV": "mitral"}
+
+
 def _area(s: str) -> str:
     s = s.lower()
     return "pulmonic" if s.startswith("pulmon") else s.split()[0]
+
+
+def _spell_site_codes(text: str) -> str:
+    """``at PV`` → ``at pulmonic``, before the text is lower-cased."""
+    return _SITE_CODES.sub(lambda m: _SITE_WORDS[m.group(1)], text)
 
 
 @fact_check("most_audible_location")
@@ -337,7 +358,7 @@ def _most_audible(text: str, value: Any, facts: Facts) -> tuple[bool | None, lis
         v = facts.get(k)
         for x in v if isinstance(v, list) else [v] if v else []:
             allowed.add(_area(str(x)))
-    low = text.lower()
+    low = _spell_site_codes(text).lower()
     found = {_area(m.group(1)) for m in _AREA.finditer(low)}
     problems = [
         f"names the {a} area, not in the metadata" for a in sorted(found - allowed)
@@ -442,7 +463,49 @@ def _stated_in(key: str, words: tuple[str, ...], name: str) -> FactCheck:
     return check
 
 
-FACT_CHECKS["outcome"] = _stated_in(r"outcome", ("normal", "abnormal"), "outcome")
+# The outcome in the words real reports use: "the outcome is abnormal", and also
+# "auscultation findings are abnormal", "within normal limits", "unremarkable",
+# "no abnormal outcomes were noted" (normal: the negation is read, not the word)
+_OUTCOME_KEY = re.compile(
+    r"\b(?:outcomes?|findings?|assessment|examination|exam|evaluation|auscultation)\b"
+)
+_NOT_WNL = re.compile(r"\b(?:not|outside)(?: of)? (?:within )?(?:the )?normal limits\b")
+_WNL = re.compile(r"\bwithin (?:the )?normal limits\b|\bunremarkable\b")
+_NO_ABNORMAL = re.compile(
+    r"\b(?:no|without|not any|nothing)\s+(?:\w+\s+){0,2}?abnormal\w*"
+)
+_NORMAL_WORD = re.compile(r"\b(normal|abnormal)\b")
+_LABEL_COLON = re.compile(
+    r"\b(outcomes?|findings?|assessment|examination|evaluation)\s*:\s*", re.I
+)
+
+
+@fact_check("outcome")
+def _outcome(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+    want = str(value).lower()
+    if want not in ("normal", "abnormal"):
+        return None, []
+    said = set()
+    # "Outcome: abnormal." is one statement, though ':' ends a clause
+    text = _LABEL_COLON.sub(r"\1 is ", text)
+    for clause in clauses(text):
+        if not (_OUTCOME_KEY.search(clause) or _WNL.search(clause)):
+            continue
+        for pattern, word in (
+            (_NOT_WNL, "abnormal"),
+            (_WNL, "normal"),
+            (_NO_ABNORMAL, "normal"),
+        ):
+            if pattern.search(clause):
+                said.add(word)
+                clause = pattern.sub(" ", clause)
+        said |= set(_NORMAL_WORD.findall(clause))
+    problems = [
+        f"outcome stated as {w}, metadata says {value}" for w in sorted(said - {want})
+    ]
+    return want in said, problems
+
+
 FACT_CHECKS["heart_sounds"] = _stated_in(
     r"heart sounds?", ("normal", "abnormal"), "heart sounds"
 )
