@@ -139,6 +139,16 @@ def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch)
     assert set(heldout["subject_id"]) == test_subjects
     assert reports["check_labels_reflected"].all()
     assert (data / "08_reporting/reports_checks.png").stat().st_size > 5_000
+    # The alignment corpus's make-up: every unit from the backend, per dataset.
+    corpus = summary["corpus"]
+    assert corpus["all"] == {
+        "units": len(reports),
+        "from_backend": len(reports),
+        "fallback_template": 0,
+        "dropped": 0,
+        "fallback_share": 0.0,
+    }
+    assert set(corpus) - {"all"} == set(reports["dataset"])
 
     first_bytes = (data / "04_feature/reports.parquet").read_bytes()
     calls = []
