@@ -101,3 +101,21 @@ def test_audit_reports_command(real_samples, tmp_path):
     assert unknown.exit_code != 0 and "no fact extractor for dataset 'nosuch'" in (
         unknown.output
     )
+
+
+def test_a_quarantined_patient_is_named_with_the_reason(real_copy):
+    """A report keyed to a patient the adapter quarantined is not checked; its flag
+    gives the adapter's reason, not a bare 'no such key'."""
+    root = real_copy("circor2022")
+    p = root / "training_data" / "49568.txt"
+    p.write_bytes(p.read_bytes().replace(b"#Murmur: Absent", b"#Murmur: Maybe"))
+    corpus = pd.DataFrame({"key": ["49568", "49568_AV"], "report": ["No murmur."] * 2})
+    audit = audit_reports(corpus, "circor2022", root)
+    reasons = audit.flags.set_index("key")["reason"]
+    assert (audit.flags["check"] == "unmatched").all()
+    assert reasons["49568_AV"].startswith(
+        "quarantined by the circor2022 adapter: patient file 49568.txt: unknown "
+        "#Murmur value 'Maybe'"
+    )
+    assert reasons["49568"].startswith("quarantined by the circor2022 adapter: ")
+    assert audit.counts["unmatched"] == 2

@@ -315,6 +315,13 @@ MURMUR_AT_PV = "A holosystolic murmur of grade II/VI is heard"
             f"{MURMUR_AT_PV}, most audible at Phc. The outcome is abnormal.",
             {"labels_reflected"},
         ),
+        # "normal" said of a sound, not of the outcome; "AV block" is no site
+        (
+            {"murmur": "Absent", "outcome": "Abnormal"},
+            "No murmur. Auscultation reveals normal S1 and S2, and no AV block. The "
+            "outcome is abnormal.",
+            set(),
+        ),
         # an Unknown murmur in other words
         (
             {"murmur": "Unknown", "outcome": "Abnormal"},
@@ -391,3 +398,14 @@ def test_facts_carry_units_labels(tiny_corpus):
     assert facts["crackles"] == ("present" if cyc["crackles"] else "absent")
     meta = json.loads(cyc["metadata"])
     assert facts["patient_id"] == meta["patient"]
+
+
+def test_site_codes_are_spelled_only_as_sites():
+    from acula_pipeline.reports.checks import _spell_site_codes
+
+    assert _spell_site_codes(
+        "Loudest at PV, heard at the AV location; no AV block."
+    ) == ("Loudest at pulmonic, heard at the aortic location; no AV block.")
+    assert _spell_site_codes("Heard at Phc and over the av area.") == (
+        "Heard at Phc and over the av area."
+    )

@@ -68,10 +68,14 @@ def read_corpus(path: Path, key_column: str, text_column: str) -> pd.DataFrame:
 
 
 def dataset_facts(
-    adapter: str, root: Path, fields: list[str] | None
+    adapter: str,
+    root: Path,
+    fields: list[str] | None,
+    quarantined: dict[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
     """Facts per recording and per subject of a dataset copy, and every spelling
-    of a key → (level, id).
+    of a key → (level, id). Files the adapter quarantined are not there; their
+    keys → the adapter's reason go into ``quarantined`` when it is given.
 
     Args:
         adapter: The source adapter (``circor2022``, ``icbhi2017`` …).
@@ -85,6 +89,11 @@ def dataset_facts(
             f"{sorted(FACT_EXTRACTORS)}"
         )
     scan = scan_source(adapter, root, adapter, is_synthetic=False)
+    if quarantined is not None:
+        for q in scan.quarantine:
+            stem = Path(q["path"]).stem
+            for spelling in (stem, f"{adapter}/{stem}", f"{adapter}:{stem}"):
+                quarantined.setdefault(spelling, q["reason"])
     if not scan.recordings:
         raise AuditError(f"{adapter}: no readable recordings under {root}")
     facts: dict[str, dict[str, Any]] = {}
@@ -126,24 +135,6 @@ def _sentence(
     return ""
 
 
-def _check_of(problem: str, failed: list[str]) -> str:
-    """Which failed check a problem belongs to (the checker lists problems after
-    the names of the failed checks)."""
-    if problem.startswith("does not state"):
-        return "labels_reflected"
-    if problem.startswith("error/refusal marker"):
-        return "no_error_marker"
-    if problem.startswith("recommendation"):
-        return "no_recommendation"
-    if problem.startswith("inference"):
-        return "no_inference"
-    if " chars, " in problem and problem.endswith("sentences"):
-        return "length"
-    if problem == "empty report":
-        return "non_empty"
-    return "no_contradiction" if "no_contradiction" in failed else failed[0]
-
-
 def audit_reports(
     corpus: pd.DataFrame,
     adapter: str,
@@ -156,42 +147,46 @@ def audit_reports(
     Reports whose key matches nothing in the dataset are not checked: they are
     counted and listed as flags of check ``unmatched``, never dropped silently.
     """
-    facts, keys = dataset_facts(adapter, root, fields)
+    quarantined: dict[str, str] = {}
+    facts, keys = dataset_facts(adapter, root, fields, quarantined)
     checker = Checker(cfg or CheckCfg())
     rows, flags = [], []
     for key, text in zip(corpus["key"], corpus["report"], strict=True):
         level, matched = keys.get(key, ("", ""))
         if not matched:
+            # the key's own file, else one of its recordings (``50782`` →
+            # ``50782_AV``), if the adapter quarantined it
+            reason = quarantined.get(key) or next(
+                (r for k, r in quarantined.items() if k.startswith(f"{key}_")), None
+            )
+            why = (
+                f"quarantined by the {adapter} adapter: {reason}"
+                if reason
+                else "no recording or subject of the dataset has this key"
+            )
             rows.append(
                 {
                     "key": key,
                     "matched": "",
                     "level": "",
                     "passed": False,
-                    "reasons": "no recording or subject of the dataset has this key",
+                    "reasons": why,
                 }
             )
             flags.append(
-                dict(
-                    zip(
-                        FLAG_COLUMNS,
-                        (
-                            key,
-                            "",
-                            "",
-                            "unmatched",
-                            "no recording or subject of the dataset has this key",
-                            "",
-                            text,
-                        ),
-                        strict=True,
-                    )
-                )
+                {
+                    "key": key,
+                    "matched": "",
+                    "level": "",
+                    "check": "unmatched",
+                    "reason": why,
+                    "sentence": "",
+                    "report": text,
+                }
             )
             continue
         f = facts[matched]
         result = checker(text, f, adapter)
-        failed = [c for c, ok in result.passed.items() if not ok]
         rows.append(
             {
                 "key": key,
@@ -201,13 +196,13 @@ def audit_reports(
                 "reasons": result.reasons(),
             }
         )
-        for problem in result.problems:
+        for problem, check in zip(result.problems, result.problem_checks, strict=True):
             flags.append(
                 {
                     "key": key,
                     "matched": matched,
                     "level": level,
-                    "check": _check_of(problem, failed),
+                    "check": check,
                     "reason": problem,
                     "sentence": _sentence(checker, text, f, adapter, problem),
                     "report": text,

@@ -95,6 +95,8 @@ class CheckResult:
 
     passed: dict[str, bool]
     problems: list[str] = field(default_factory=list)
+    # the check each problem failed, in the same order as ``problems``
+    problem_checks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -335,8 +337,12 @@ _LOUDEST = re.compile(
 
 
 # CirCor's own site codes, as reports quote them ("most audible at PV"); upper
-# case only, and never Phc (CirCor's "other" site), which is no valve area
-_SITE_CODES = re.compile(r"\b(AV|PV|TV|MV)\b")
+# case only, not "AV block" or "AV node" (atrioventricular), and never Phc
+# (CirCor's "other" site), which is no valve area
+_SITE_CODES = re.compile(
+    r"\b(AV|PV|TV|MV)\b(?!\s*(?:block|node|nodal|dissociation|conduction|valves|"
+    r"canal|fistula|septal|delay|interval|groove))"
+)
 _SITE_WORDS = {"AV": "aortic", "PV": "pulmonic", "TV": "tricuspid", "MV": "mitral"}
 
 
@@ -474,7 +480,18 @@ _WNL = re.compile(r"\bwithin (?:the )?normal limits\b|\bunremarkable\b")
 _NO_ABNORMAL = re.compile(
     r"\b(?:no|without|not any|nothing)\s+(?:\w+\s+){0,2}?abnormal\w*"
 )
-_NORMAL_WORD = re.compile(r"\b(normal|abnormal)\b")
+# "normal"/"abnormal" said of the outcome or the findings, not of a sound:
+# "the findings are abnormal", "an abnormal finding", but not "auscultation
+# reveals normal S1 and S2"
+_KEY_WORDS = (
+    r"(?:outcomes?|findings?|assessment|examination|exam|evaluation|auscultation)"
+)
+_NORMAL_WORD = re.compile(
+    rf"\b{_KEY_WORDS}\b(?:\s+\w+){{0,3}}?\s+(?:is|are|was|were|appears?|seems?|"
+    rf"remains?|deemed|considered|classified as|points? to|indicat\w*)"
+    rf"(?:\s+\w+){{0,2}}?\s+(normal|abnormal)\b"
+    rf"|\b(normal|abnormal)\s+(?:\w+\s+)?{_KEY_WORDS}\b"
+)
 _LABEL_COLON = re.compile(
     r"\b(outcomes?|findings?|assessment|examination|evaluation)\s*:\s*", re.I
 )
@@ -499,7 +516,7 @@ def _outcome(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str
             if pattern.search(clause):
                 said.add(word)
                 clause = pattern.sub(" ", clause)
-        said |= set(_NORMAL_WORD.findall(clause))
+        said |= {a or b for a, b in _NORMAL_WORD.findall(clause)}
     problems = [
         f"outcome stated as {w}, metadata says {value}" for w in sorted(said - {want})
     ]
@@ -652,35 +669,38 @@ class Checker:
 
     def __call__(self, text: str | None, facts: Facts, adapter: str) -> CheckResult:
         text = (text or "").strip()
-        problems: list[str] = []
-        passed = dict.fromkeys(CHECKS, True)
         if not text:
-            passed = dict.fromkeys(CHECKS, False)
-            return CheckResult(passed, ["empty report"])
+            return CheckResult(
+                dict.fromkeys(CHECKS, False), ["empty report"], ["non_empty"]
+            )
+        passed = dict.fromkeys(CHECKS, True)
+        found: dict[str, str] = {}  # problem → its check, in order, once each
+
+        def fail(check: str, problem: str) -> None:
+            passed[check] = False
+            found.setdefault(problem, check)
+
         n_sent = len(sentences(text))
         if not (self.cfg.min_chars <= len(text) <= self.cfg.max_chars) or (
             n_sent > self.cfg.max_sentences
         ):
-            passed["length"] = False
-            problems.append(f"{len(text)} chars, {n_sent} sentences")
+            fail("length", f"{len(text)} chars, {n_sent} sentences")
         if self._errors and (m := self._errors.search(text)):
-            passed["no_error_marker"] = False
-            problems.append(f"error/refusal marker {m.group(0)!r}")
+            fail("no_error_marker", f"error/refusal marker {m.group(0)!r}")
         if self._advice and (m := self._advice.search(text)):
-            passed["no_recommendation"] = False
-            problems.append(f"recommendation {m.group(0)!r} not in the metadata")
+            fail(
+                "no_recommendation",
+                f"recommendation {m.group(0)!r} not in the metadata",
+            )
         if self._inference and (m := self._inference.search(text)):
-            passed["no_inference"] = False
-            problems.append(f"inference {m.group(0)!r} beyond the metadata")
+            fail("no_inference", f"inference {m.group(0)!r} beyond the metadata")
         required = set(LABEL_FACTS.get(adapter, ()))
         for name, value in facts.items():
             if name not in FACT_CHECKS:
                 continue
             reflected, contra = FACT_CHECKS[name](text, value, facts)
-            if contra:
-                passed["no_contradiction"] = False
-                problems.extend(contra)
+            for problem in contra:
+                fail("no_contradiction", problem)
             if name in required and reflected is False:
-                passed["labels_reflected"] = False
-                problems.append(f"does not state {name} ({value})")
-        return CheckResult(passed, list(dict.fromkeys(problems)))
+                fail("labels_reflected", f"does not state {name} ({value})")
+        return CheckResult(passed, list(found), list(found.values()))
