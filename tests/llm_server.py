@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,8 +28,11 @@ class FakeLLM:
         latency_s: float = 0.0,
         hang_s: float = 2.0,
         status: int | None = None,
+        content_fn: Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         self.answers = answers
+        # request body → the message content, verbatim (a judge's JSON answer)
+        self.content_fn = content_fn
         self.plans = plans or {}
         self.latency_s = latency_s
         self.hang_s = hang_s
@@ -130,6 +134,8 @@ class FakeLLM:
                     content = (
                         '{"report": "unterminated'
                         if what == "malformed_json"
+                        else llm.content_fn(body)
+                        if llm.content_fn
                         else json.dumps({"report": report})
                     )
                     payload = {

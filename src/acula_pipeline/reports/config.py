@@ -13,6 +13,7 @@ from acula_pipeline.reports.backends.openai_compat import OpenAICfg
 from acula_pipeline.reports.backends.template import TemplateCfg
 from acula_pipeline.reports.checks import CheckCfg
 from acula_pipeline.reports.facts import FACT_EXTRACTORS, FIELD_LABELS
+from acula_pipeline.reports.judge import JudgeCfg
 from acula_pipeline.reports.prompts import PromptCfg
 
 
@@ -51,6 +52,7 @@ class ReportsParams(BaseModel):
     openai: OpenAICfg = OpenAICfg()
     transformers: TransformersCfg = TransformersCfg()
     file: FileCfg = FileCfg()
+    judge: JudgeCfg = JudgeCfg()  # a second model re-reads each report (off)
     limit: int | None = Field(
         default=None, ge=1
     )  # write only the first N units (smoke runs)

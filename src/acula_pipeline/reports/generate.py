@@ -16,6 +16,7 @@ from acula_pipeline.reports.cache import ReportCache
 from acula_pipeline.reports.checks import CHECKS, Checker, CheckResult
 from acula_pipeline.reports.config import ReportsParams
 from acula_pipeline.reports.facts import UNIT_COLUMNS, allowed_facts, unit_facts
+from acula_pipeline.reports.judge import JUDGE, Judge
 from acula_pipeline.reports.prompts import build_messages, retry_messages, sha256_json
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ REPORT_COLUMNS = (
     "backend_passed",
     "backend_problems",
     *(f"check_{c}" for c in CHECKS),
+    f"check_{JUDGE}",  # empty unless reports.judge.enabled and the report was read
     "prompt_tokens",
     "completion_tokens",
 )
@@ -132,6 +134,7 @@ class ReportWriter:
         self.backend = backend or BACKENDS[params.backend](params)
         self.template = TemplateBackend(params.template)
         self.checker = Checker(params.checks)
+        self.judge = Judge(params.judge, cache) if params.judge.enabled else None
         self.json_mode = bool(
             getattr(getattr(params, params.backend, None), "json_mode", False)
         )
@@ -221,6 +224,26 @@ class ReportWriter:
     def _check(self, u: _Unit) -> CheckResult:
         return self.checker(u.text, u.req.facts, u.req.adapter)
 
+    def _judge(self, units: list[_Unit]) -> None:
+        """The judge's verdict joins the rule checks' as the check ``judge``."""
+        if self.judge is None:
+            return
+        every = self.p.judge.review == "all"
+        todo = [
+            u
+            for u in units
+            if u.text is not None and u.result and (every or u.result.ok)
+        ]
+        verdicts = self.judge.review(
+            (u.req.unit_id, u.text or "", u.req.facts, u.req.adapter) for u in todo
+        )
+        for u in todo:
+            v = verdicts[u.req.unit_id]
+            assert u.result is not None
+            u.result.passed[JUDGE] = v.ok
+            u.result.problems += v.problems
+            u.result.problem_checks += [JUDGE] * len(v.problems)
+
     # -- the run
 
     def write(self, units: pd.DataFrame) -> ReportRun:
@@ -246,6 +269,8 @@ class ReportWriter:
         self._run(work, f"reports ({self.backend.name})")
         for u in work:
             u.result = self._check(u) if u.text is not None else None
+        self._judge(work)
+        for u in work:
             u.first_passed = bool(u.result and u.result.ok)
         if self.backend.is_llm and self.p.retry_failed:
             again = [
@@ -258,6 +283,7 @@ class ReportWriter:
                 self._run(again, f"reports retry ({self.backend.name})")
                 for u in again:
                     u.result = self._check(u) if u.text is not None else None
+                self._judge(again)
         rows = []
         verdicts = []
         for u in work:
@@ -283,6 +309,17 @@ class ReportWriter:
             "pass_rate": pass_rates(verdicts),
             **{f"backend_{k}": v for k, v in self.backend.stats().items()},
         }
+        if self.judge is not None:
+            stats["judge"] = self.judge.stats()
+            log.info(
+                "Judge (%s): read %d reports (%d from cache), disagreed with %d, "
+                "no verdict on %d",
+                self.judge.backend.model,
+                self.judge.counts["reviewed"],
+                self.judge.counts["from_cache"],
+                self.judge.counts["disagreed"],
+                self.judge.counts["no_verdict"],
+            )
         reports = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
         return ReportRun(
             reports, pd.DataFrame(rejects, columns=list(REJECT_COLUMNS)), stats
@@ -380,6 +417,8 @@ def write_reports(
         close = getattr(writer.backend, "close", None)
         if close:
             close()
+        if writer.judge is not None:
+            writer.judge.close()
 
 
 def pass_rates(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -387,11 +426,17 @@ def pass_rates(records: list[dict[str, Any]]) -> dict[str, Any]:
     if not records:
         return {"overall": {}, "by_dataset": {}}
     df = pd.DataFrame(records)
-    cols = [c for c in CHECKS if c in df.columns]
+    # the judge's rate is over the reports it read
+    cols = [c for c in (*CHECKS, JUDGE) if c in df.columns and df[c].notna().any()]
+
+    def rate(x: pd.Series) -> float | None:
+        x = x.dropna()
+        return round(float(x.astype(float).mean()), 4) if len(x) else None
+
     return {
-        "overall": {c: round(float(df[c].mean()), 4) for c in [*cols, "all"]},
+        "overall": {c: rate(df[c]) for c in [*cols, "all"]},
         "by_dataset": {
-            str(ds): {c: round(float(g[c].mean()), 4) for c in [*cols, "all"]}
+            str(ds): {c: rate(g[c]) for c in [*cols, "all"]}
             for ds, g in df.groupby("dataset")
         },
     }

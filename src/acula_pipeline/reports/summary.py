@@ -100,8 +100,15 @@ def plot_check_rates(summary: dict[str, Any]) -> Figure:
     """Heat map of check pass rates (backend output, before any fallback)."""
     by_ds = summary.get("pass_rate", {}).get("by_dataset", {})
     datasets = sorted(by_ds)
-    cols = [*CHECKS, "all"]
-    grid = np.array([[by_ds[d].get(c, np.nan) for c in cols] for d in datasets])
+    seen = {c for d in datasets for c, v in by_ds[d].items() if v is not None}
+    cols = [*CHECKS, *(["judge"] if "judge" in seen else []), "all"]
+    grid = np.array(
+        [
+            [np.nan if (v := by_ds[d].get(c)) is None else v for c in cols]
+            for d in datasets
+        ],
+        dtype=float,
+    )
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.5 * max(len(datasets), 1)))
     if len(datasets):
         ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")

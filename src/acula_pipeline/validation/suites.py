@@ -382,7 +382,7 @@ def _report_hints(
     """What a failed pass-rate or fallback expectation means, in numbers."""
     failed = t[~t["backend_passed"].astype(bool)]
     counts = {
-        c.removeprefix("check_"): int((~failed[c].astype(bool)).sum())
+        c.removeprefix("check_"): int(failed[c].eq(False).sum())
         for c in t.columns
         if c.startswith("check_")
     }

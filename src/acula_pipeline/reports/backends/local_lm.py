@@ -50,6 +50,8 @@ class TransformersBackend:
     name = "transformers"
     is_llm = True
     per_unit = False
+    # with json_mode, the report is this key of the answer; None: the whole answer
+    answer_key: str | None = "report"
 
     def __init__(self, cfg: TransformersCfg) -> None:
         if not cfg.model_path:
@@ -118,10 +120,10 @@ class TransformersBackend:
 
     def _text(self, raw: str) -> str | None:
         raw = raw.strip()
-        if not self.cfg.json_mode:
+        if not self.cfg.json_mode or self.answer_key is None:
             return raw
         try:
-            report = json.loads(raw)["report"]
+            report = json.loads(raw)[self.answer_key]
         except (ValueError, KeyError, TypeError):
             return None
         return report.strip() if isinstance(report, str) else None

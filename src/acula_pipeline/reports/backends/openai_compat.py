@@ -120,6 +120,8 @@ class OpenAIBackend:
     name = "openai"
     is_llm = True
     per_unit = False
+    # with json_mode, the report is this key of the answer; None: the whole answer
+    answer_key: str | None = "report"
 
     def __init__(self, cfg: OpenAICfg) -> None:
         self.cfg = cfg
@@ -209,15 +211,17 @@ class OpenAIBackend:
     def _parse_content(self, content: Any) -> str:
         if not isinstance(content, str):
             raise TransientError(f"malformed content: {content!r:.120}")
-        if not self.cfg.json_mode:
+        if not self.cfg.json_mode or self.answer_key is None:
             return content.strip()
         try:
             obj = json.loads(content)
-            report = obj["report"]
+            report = obj[self.answer_key]
         except (ValueError, KeyError, TypeError) as exc:
             raise TransientError(f"malformed JSON content: {content[:120]!r}") from exc
         if not isinstance(report, str):
-            raise TransientError(f"'report' is not a string: {report!r:.120}")
+            raise TransientError(
+                f"{self.answer_key!r} is not a string: {report!r:.120}"
+            )
         return report.strip()
 
     def _wait(self, state: RetryCallState) -> float:
