@@ -21,13 +21,15 @@ def _benchmark():
     return mod
 
 
-def test_the_labelled_set_is_well_formed():
-    rows = [
+def _rows(name: str) -> list[dict]:
+    return [
         json.loads(line)
-        for line in (REPO / "tests/data/labelled_reports.jsonl")
-        .read_text()
-        .splitlines()
+        for line in (REPO / "tests/data" / name).read_text().splitlines()
     ]
+
+
+def test_the_labelled_set_is_well_formed():
+    rows = _rows("labelled_reports.jsonl")
     assert len(rows) >= 300
     assert Counter(r["family"] for r in rows).keys() == {"heart", "lung", "cough"}
     assert len({r["id"] for r in rows}) == len(rows)
@@ -47,10 +49,29 @@ def test_the_labelled_set_is_well_formed():
         assert r["report"].strip() and r["facts"], r["id"]
 
 
+def test_the_held_out_set_is_well_formed_and_apart():
+    rows = _rows("labelled_reports_heldout.jsonl")
+    main = {r["report"] for r in _rows("labelled_reports.jsonl")}
+    assert len(rows) >= 60
+    assert Counter(r["family"] for r in rows).keys() == {"heart", "lung", "cough"}
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert not {r["report"] for r in rows} & main  # no report in both sets
+    assert {r["category"] for r in rows} == {
+        "faithful",
+        "contradiction",
+        "omission",
+        "inference",
+        "advice",
+    }
+    for r in rows:
+        assert r["faithful"] == (r["category"] == "faithful")
+        assert r["report"].strip() and r["facts"], r["id"]
+
+
 def test_precision_and_recall_by_hand():
     """Four reports: a caught contradiction, missed advice, a faithful report
-    flagged (the murmur clause ends at the colon: 'Murmur: none.' reads as a
-    murmur) and a faithful one passed."""
+    flagged (the negation is in the clause after 'but', out of the murmur's scope)
+    and a faithful one passed."""
     facts = {"murmur": "Absent", "outcome": "Normal"}
     row = {"family": "heart", "adapter": "circor2022", "facts": facts, "style": "s"}
     rows = [
@@ -66,14 +87,14 @@ def test_precision_and_recall_by_hand():
             "id": "b",
             "faithful": False,
             "category": "advice",
-            "report": "No murmur. The outcome is normal. A repeat visit would be sensible.",
+            "report": "No murmur. The outcome is normal. Another visit in a year is planned.",
         },
         {
             **row,
             "id": "c",
             "faithful": True,
             "category": "faithful",
-            "report": "Murmur: none. The outcome is normal.",
+            "report": "A murmur was listened for but not heard. The outcome is normal.",
         },
         {
             **row,

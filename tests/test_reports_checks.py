@@ -348,6 +348,103 @@ def test_real_llm_failure_kinds(facts, text, failed):
     assert {c for c, ok in res.passed.items() if not ok} == failed, res
 
 
+@pytest.mark.parametrize(
+    ("adapter", "facts", "text", "failed"),
+    [
+        # a label and its value after a colon are one statement
+        ("circor2022", {"murmur": "Absent"}, "Male infant. Murmur: absent.", set()),
+        (
+            "circor2022",
+            {"murmur": "Present"},
+            "Male infant. Murmur: absent.",
+            {"no_contradiction", "labels_reflected"},
+        ),
+        (
+            "circor2022",
+            {"murmur": "Unknown"},
+            "Too noisy to tell (murmur: unknown).",
+            set(),
+        ),
+        # the outcome without a verb
+        ("circor2022", {"outcome": "Normal"}, "Male child; outcome normal.", set()),
+        (
+            "circor2022",
+            {"outcome": "Abnormal"},
+            "Male child; outcome normal.",
+            {"no_contradiction", "labels_reflected"},
+        ),
+        # a recording too poor to assess is an Unknown murmur
+        (
+            "circor2022",
+            {"murmur": "Unknown"},
+            "The recording was of insufficient quality to assess for a murmur.",
+            set(),
+        ),
+        # a negation reaches the bare conjunct, not a clause of its own
+        (
+            "icbhi2017",
+            {"crackles": "absent", "wheezes": "absent"},
+            "Breath sounds are free of crackles and wheezes.",
+            set(),
+        ),
+        (
+            "icbhi2017",
+            {"crackles": "absent", "wheezes": "present"},
+            "There are no crackles, and wheezes are heard.",
+            set(),
+        ),
+        (
+            "icbhi2017",
+            {"crackles": "absent", "wheezes": "present"},
+            "Breath sounds are free of crackles and wheezes.",
+            {"no_contradiction", "labels_reflected"},
+        ),
+        ("coswara", {"smoker": "no"}, "A never-smoker.", set()),
+        # advice and inference as real reports phrase them
+        (
+            "circor2022",
+            {"murmur": "Absent"},
+            "No murmur. Routine reassessment would be reasonable.",
+            {"no_recommendation"},
+        ),
+        (
+            "circor2022",
+            {"murmur": "Absent"},
+            "No murmur. Echocardiography would help to clarify its significance.",
+            {"no_recommendation"},
+        ),
+        (
+            "icbhi2017",
+            {"wheezes": "present"},
+            "Wheezes are heard, consistent with airway narrowing.",
+            {"no_inference"},
+        ),
+        (
+            "circor2022",
+            {"murmur": "Present"},
+            "A murmur is heard. This pattern is typical of mitral regurgitation.",
+            {"no_inference"},
+        ),
+        (
+            "coswara",
+            {"smoker": "no"},
+            "A non-smoker. His asthma could account for reduced airflow.",
+            {"no_inference"},
+        ),
+        (
+            "circor2022",
+            {"outcome": "Abnormal"},
+            "No murmur; findings consistent with an abnormal outcome.",
+            set(),
+        ),
+    ],
+)
+def test_readings_from_the_held_out_set(adapter, facts, text, failed):
+    """Each reading added after the held-out set was first scored."""
+    res = CHECK(text, facts, adapter)
+    assert {c for c, ok in res.passed.items() if not ok} - {"length"} == failed, res
+
+
 def test_no_added_sounds_means_neither_crackles_nor_wheezes():
     facts = {"crackles": "absent", "wheezes": "absent"}
     for text in (

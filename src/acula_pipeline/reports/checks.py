@@ -65,6 +65,11 @@ class CheckCfg(BaseModel):
         r"\bfurther\b[^.;]{0,60}?\b(?:necessary|needed|required|warranted|indicated)\b",
         r"\bclinical(?:ly)? correlat",
         r"\bmerits? (?:attention|further|review|monitoring)\b",
+        r"\bwould (?:be|seem) (?:reasonable|advisable|appropriate|helpful|useful|"
+        r"beneficial|prudent|sensible|wise|indicated)\b",
+        r"\bwould help (?:to )?(?:clarify|confirm|assess|evaluate|determine|exclude)\b",
+        r"\b(?:re-?assessment|re-?evaluation|repeat (?:examination|recording|"
+        r"auscultation|assessment|testing))\b",
     ]
     # Content beyond the facts: an inference, a cause or a diagnosis the metadata
     # does not hold ("suggesting potential non-valvular cardiac pathology"); its
@@ -74,8 +79,13 @@ class CheckCfg(BaseModel):
     inference_markers: list[str] = [
         r"\bsuggest(?:s|ing|ive of)\b",
         r"\b(?:may|might|could|can|would) (?:also )?(?:indicate|suggest|reflect|"
-        r"represent|signify|point to|imply|be (?:due to|caused by|related to|"
-        r"associated with|a sign of|indicative of))\b",
+        r"represent|signify|point towards?|imply|account for|explain|contribute to|"
+        r"be (?:due to|caused by|related to|associated with|a sign of|indicative of|"
+        r"consistent with|compatible with))\b",
+        r"\b(?:typical|characteristic|suggestive|indicative|diagnostic|"
+        r"pathognomonic) of\b",
+        # "consistent with airway narrowing", not "consistent with an abnormal outcome"
+        r"\b(?:consistent|compatible) with (?!(?:an? |the )?(?:normal|abnormal)\b)",
         r"\bindicat(?:es|ing|ive of) (?:an? )?(?:possible|potential|probable|likely|"
         r"underlying|early|mild|significant)\b",
         r"\b(?:possible|potential|probable|likely|suspected|underlying) (?:\w+[- ]){0,3}?"
@@ -85,6 +95,7 @@ class CheckCfg(BaseModel):
         r"\b(?:likely|probably|presumably) (?:due to|caused by|secondary to|"
         r"related to|reflect|represent|indicat)",
         r"\bconcerning for\b",
+        r"\b(?:cannot|can't|could not|can not) be (?:excluded|ruled out)\b",
         r"\braises? (?:the )?(?:possibility|concern|suspicion)\b",
     ]
 
@@ -122,7 +133,10 @@ _NEG_AFTER = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:absent|not|none|negative)\b")
 _UNCERTAIN = re.compile(
     r"\b(?:unknown|uncertain|indeterminate|undetermined|unclear|inconclusive|"
     r"(?:could|can)(?:not| not)? be (?:determined|assessed|evaluated|ascertained)|"
-    r"not (?:assessable|evaluable|determinable))\b"
+    r"not (?:assessable|evaluable|determinable)|"
+    # "of insufficient quality to assess for a murmur", "unable to assess"
+    r"(?:insufficient|inadequate|poor|limited)(?: \w+){0,2} (?:to assess|for assessment)|"
+    r"unable to (?:assess|determine|evaluate))\b"
 )
 
 
@@ -131,26 +145,47 @@ def sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_SPLIT.split(text.strip()) if s]
 
 
+# "Murmur: absent", "(murmur: unknown)": a label and its value are one statement,
+# though ':' ends a clause elsewhere ("10:30" has no space and is left alone)
+_COLON_VALUE = re.compile(r"(?<=[a-z0-9)])\s*:\s+(?=[a-z0-9(])")
+
+
 @lru_cache(maxsize=1024)
 def clauses(text: str) -> tuple[str, ...]:
     """Split lower-cased text into clauses, the scope of a negation."""
-    return tuple(c for c in _CLAUSE_SPLIT.split(text.lower()) if c and c.strip())
+    text = _COLON_VALUE.sub(" is ", text.lower())
+    return tuple(c for c in _CLAUSE_SPLIT.split(text) if c and c.strip())
+
+
+def _bare(clause: str, m: re.Match[str]) -> bool:
+    """The clause is the mention alone ("free of crackles | and wheezes")."""
+    before = clause[: m.start()].split()
+    return len(before) <= 1 and not re.search(r"\w", clause[m.end() :])
 
 
 def mentions(text: str, term: str | re.Pattern[str]) -> list[str]:
-    """Polarity of each mention of ``term``: positive, negative or uncertain."""
+    """Polarity of each mention of ``term``: positive, negative or uncertain.
+
+    A negation reaches across "and"/"or" into a clause that is the mention alone:
+    "free of crackles and wheezes" negates both.
+    """
     pattern = re.compile(term) if isinstance(term, str) else term
     found = []
+    negated_before = False
     for clause in clauses(text):
+        negated = bool(_NEG_BEFORE.search(clause))
         for m in pattern.finditer(clause):
             if _UNCERTAIN.search(clause):
                 found.append("uncertain")
-            elif _NEG_BEFORE.search(clause[: m.start()]) or _NEG_AFTER.match(
-                clause[m.end() :]
+            elif (
+                _NEG_BEFORE.search(clause[: m.start()])
+                or _NEG_AFTER.match(clause[m.end() :])
+                or (negated_before and _bare(clause, m))
             ):
                 found.append("negative")
             else:
                 found.append("positive")
+        negated_before = negated
     return found
 
 
@@ -406,7 +441,7 @@ def _covid(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]
 
 
 _SMOKER_NEG = re.compile(
-    r"non-?\s?smok\w*|never smok\w*|(?:does not|doesn't|do not) smoke|not a smoker|"
+    r"non-?\s?smok\w*|never[- ]?smok\w*|(?:does not|doesn't|do not) smoke|not a smoker|"
     r"no (?:history of )?smoking|denies smoking"
 )
 _SMOKER_POS = re.compile(r"\bsmoker\b|\bsmokes\b|\bcurrent(?:ly)? smok\w*|\bsmoking\b")
@@ -491,6 +526,8 @@ _NORMAL_WORD = re.compile(
     rf"remains?|deemed|considered|classified as|points? to|indicat\w*)"
     rf"(?:\s+\w+){{0,2}}?\s+(normal|abnormal)\b"
     rf"|\b(normal|abnormal)\s+(?:\w+\s+)?{_KEY_WORDS}\b"
+    # terse: "outcome normal", "findings abnormal"
+    rf"|\b(?:outcomes?|findings?)\s+(normal|abnormal)\b"
 )
 _LABEL_COLON = re.compile(
     r"\b(outcomes?|findings?|assessment|examination|evaluation)\s*:\s*", re.I
@@ -516,7 +553,7 @@ def _outcome(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str
             if pattern.search(clause):
                 said.add(word)
                 clause = pattern.sub(" ", clause)
-        said |= {a or b for a, b in _NORMAL_WORD.findall(clause)}
+        said |= {next(w for w in ws if w) for ws in _NORMAL_WORD.findall(clause)}
     problems = [
         f"outcome stated as {w}, metadata says {value}" for w in sorted(said - {want})
     ]
