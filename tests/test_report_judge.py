@@ -10,9 +10,9 @@ import pytest
 
 from acula_pipeline.reports import ReportCache, write_reports
 from acula_pipeline.reports.judge import (
-    FIELDS,
     JudgeAnswerError,
     compare,
+    field_kind,
     judge_messages,
     parse_answer,
 )
@@ -107,11 +107,13 @@ def test_combined_diagnoses_must_all_be_stated():
 
 
 def test_the_prompt_lists_fields_and_options_never_the_values():
-    msgs = judge_messages("sys", "The report.", {"murmur": "Present", "age_years": 7})
+    msgs = judge_messages(
+        "sys", "The report.", {"murmur": "Present", "height_cm": 117}, "circor2022"
+    )
     user = msgs[1]["content"]
     fields = user.split("\n\nReport:")[0]
     assert fields == (
-        "Fields:\n- age_years (Age (years)): number\n"
+        "Fields:\n- height_cm (Height (cm)): number\n"
         "- murmur (Murmur): one of Present | Absent | Unknown"
     )
     assert user.endswith('Report:\n"""The report."""')
@@ -126,12 +128,12 @@ def test_answers_are_parsed_leniently_and_junk_is_refused():
             parse_answer(junk)
 
 
-def _reading(facts: dict) -> dict:
+def _reading(facts: dict, adapter: str) -> dict:
     """What a faithful judge answers for a report stating ``facts``."""
     out = {}
     for name, value in facts.items():
-        k = FIELDS.get(name)
-        if k is None or k.kind == "text":
+        k = field_kind(name, adapter)
+        if k.kind == "text":
             out[name] = str(value)
         else:
             out[name] = k.read(value) if k.read else value
@@ -145,7 +147,10 @@ def test_the_judge_through_a_loopback_server(tiny_corpus, tmp_path):
     first = write_reports(units, params(), ReportCache(tmp_path / "plain"))
     assert first.reports["check_judge"].isna().all()  # off by default
     readings = {
-        r["report"]: {"facts": _reading(json.loads(r["facts"])), "beyond": []}
+        r["report"]: {
+            "facts": _reading(json.loads(r["facts"]), r["adapter"]),
+            "beyond": [],
+        }
         for r in first.reports.to_dict("records")
     }
     heart = first.reports[first.reports["adapter"] == "circor2022"].iloc[0]

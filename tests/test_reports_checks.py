@@ -497,12 +497,30 @@ def test_facts_carry_units_labels(tiny_corpus):
     assert facts["patient_id"] == meta["patient"]
 
 
-def test_site_codes_are_spelled_only_as_sites():
-    from acula_pipeline.reports.checks import _spell_site_codes
-
-    assert _spell_site_codes(
-        "Loudest at PV, heard at the AV location; no AV block."
-    ) == ("Loudest at pulmonic, heard at the aortic location; no AV block.")
-    assert _spell_site_codes("Heard at Phc and over the av area.") == (
-        "Heard at Phc and over the av area."
+def test_site_codes_are_read_only_as_sites():
+    facts = {
+        "most_audible_location": "pulmonic valve area",
+        "murmur_locations": ["pulmonic valve area", "aortic valve area"],
+    }
+    res = CHECK(
+        "Loudest at PV, heard at the AV location; no AV block.", facts, "circor2022"
     )
+    assert res.ok, res
+    res = CHECK("Loudest at TV, also heard at PV.", facts, "circor2022")
+    assert res.problems == [
+        "names the tricuspid valve area, not in the metadata",
+        "states most audible location tricuspid valve area, metadata says pulmonic "
+        "valve area",
+    ]
+    # Phc (the "other" site) and a lower-case "av" are no valve area
+    res = CHECK("Heard at Phc and over the av area.", facts, "circor2022")
+    assert res.passed["no_contradiction"] and not res.passed["labels_reflected"]
+
+
+def test_icbhi_chest_location_codes_are_read():
+    facts = {"chest_location": "anterior left chest"}
+    assert CHECK("Recorded at Al; wheezes absent.", facts, "icbhi2017").passed[
+        "no_contradiction"
+    ]
+    res = CHECK("Recorded over the posterior right chest (Pr).", facts, "icbhi2017")
+    assert res.problems == ["names the posterior right chest, not in the metadata"]

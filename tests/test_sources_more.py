@@ -267,16 +267,20 @@ def test_checks_catch_contradictions_of_the_new_facts(adapter, facts, text, prob
 def test_number_checks_accept_common_phrasings(text):
     """An LLM's usual ways of writing the measures are read, not failed; the
     percentages of predicted values are not taken for litres."""
-    from acula_pipeline.reports.checks import FACT_CHECKS
+    from acula_pipeline.reports.checks import fact_check_for
+
+    def check(name):
+        adapter = "nosemic" if name == "respiratory_rate" else "mmlung"
+        return fact_check_for(adapter, name)
 
     facts = {"fvc_l": 3.2, "fev1_l": 2.5, "fev1_fvc": 0.78, "respiratory_rate": 18}
     for name, value in facts.items():
-        assert FACT_CHECKS[name](text, value, facts) == (True, []), (name, text)
+        assert check(name)(text, value, facts) == (True, []), (name, text)
     wrong = text.replace("3.2", "2.9").replace("78%", "70%").replace("0.78", "0.70")
-    assert "states FVC 2.9" in FACT_CHECKS["fvc_l"](wrong, 3.2, facts)[1][0]
-    assert "states FEV1/FVC 0.7" in FACT_CHECKS["fev1_fvc"](wrong, 0.78, facts)[1][0]
+    assert "states FVC 2.9" in check("fvc_l")(wrong, 3.2, facts)[1][0]
+    assert "states FEV1/FVC 0.7" in check("fev1_fvc")(wrong, 0.78, facts)[1][0]
     slow = text.replace("18", "22")
-    assert FACT_CHECKS["respiratory_rate"](slow, 18, facts)[1] == [
+    assert check("respiratory_rate")(slow, 18, facts)[1] == [
         "states respiratory rate 22, metadata says 18"
     ]
 

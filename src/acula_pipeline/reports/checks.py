@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from acula_pipeline.reports.facts import LABEL_FACTS, Facts
+from acula_pipeline.reports.facts import FIELD_LABELS, LABEL_FACTS, Facts
+from acula_pipeline.sources.vocab import VOCABULARIES, Fact, Vocabulary, values_of
 
 CHECKS = (
     "non_empty",
@@ -189,15 +190,22 @@ def mentions(text: str, term: str | re.Pattern[str]) -> list[str]:
     return found
 
 
-# ------------------------------------------------------------------ per-fact checks
-# Each returns (reflected, contradictions) for one fact; reflected is None when the
-# fact has no words to look for.
+# ------------------------------------------------------------------ readers
+# A check returns (reflected, contradictions) for one fact; reflected is None when the
+# fact has no words to look for. Each kind of fact has one reader, shared by every
+# dataset, that builds the check of a fact from its vocabulary (``sources/<name>.py``,
+# ``sources/vocab.py``); a few facts with their own semantics (the murmur, the outcome,
+# COVID-19 status, smoking, sex, age …) have readers of their own, by name.
 
 FactCheck = Callable[[str, Any, Facts], tuple[bool | None, list[str]]]
 FACT_CHECKS: dict[str, FactCheck] = {}
+KindReader = Callable[[str, Fact, Vocabulary], FactCheck | None]
+KIND_READERS: dict[str, KindReader] = {}
 
 
 def fact_check(name: str) -> Callable[[FactCheck], FactCheck]:
+    """Register the reader of one fact (it wins over its kind's reader)."""
+
     def deco(fn: FactCheck) -> FactCheck:
         FACT_CHECKS[name] = fn
         return fn
@@ -205,9 +213,31 @@ def fact_check(name: str) -> Callable[[FactCheck], FactCheck]:
     return deco
 
 
-# "without adventitious sounds", "no added sounds": neither crackles nor wheezes
-# (a positive mention names neither, so it states nothing about either)
-_ANY_ADDED = r"\b(?:adventitious|added) (?:breath |lung )?sounds?\b"
+def kind_reader(kind: str) -> Callable[[KindReader], KindReader]:
+    """Register the reader of a kind of fact."""
+
+    def deco(fn: KindReader) -> KindReader:
+        KIND_READERS[kind] = fn
+        return fn
+
+    return deco
+
+
+@cache
+def fact_check_for(adapter: str, name: str) -> FactCheck | None:
+    """The check of fact ``name`` in ``adapter``'s reports, or None (not checked)."""
+    if name in FACT_CHECKS:
+        return FACT_CHECKS[name]
+    voc = VOCABULARIES.get(adapter)
+    spec = voc.facts.get(name) if voc else None
+    if voc is None or spec is None or spec.kind not in KIND_READERS:
+        return None
+    return KIND_READERS[spec.kind](name, spec, voc)
+
+
+def _short_label(name: str) -> str:
+    """'FVC (L)' → 'FVC': how a problem names the fact."""
+    return re.sub(r"\s*\(.*\)$", "", FIELD_LABELS.get(name, name))
 
 
 def _polarity_check(term: str, name: str, covered_by: str = "") -> FactCheck:
@@ -227,42 +257,105 @@ def _polarity_check(term: str, name: str, covered_by: str = "") -> FactCheck:
     return check
 
 
-FACT_CHECKS["crackles"] = _polarity_check(
-    r"\bcrackles?\b|\bcrepitations?\b", "crackles", _ANY_ADDED
+@kind_reader("presence")
+def _presence(name: str, spec: Fact, voc: Vocabulary) -> FactCheck | None:
+    """Present or absent (crackles, wheezes): the polarity of each mention."""
+    if not spec.read:
+        return None
+    # crackles, wheezes; CAS and DAS by their abbreviations
+    label = name.upper() if name in ("cas", "das") else name
+    return _polarity_check(spec.read, label, spec.also_negated_by)
+
+
+@kind_reader("label")
+def _label(name: str, spec: Fact, voc: Vocabulary) -> FactCheck | None:
+    """One of named values (a diagnosis), read where the vocabulary says how; every
+    dataset's values of the fact are known, so naming another one is a contradiction.
+    Combined values ('Heart failure + COPD') must each be stated."""
+    terms = {t: v.pattern() for t, v in values_of(name).items() if v.read}
+    if not terms:
+        return None
+
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        problems = []
+        parts = str(value).split(" + ")
+        found: dict[str, bool] = {}
+        for t, term in terms.items():
+            positive = "positive" in mentions(text, term)
+            if t in parts:
+                found[t] = positive
+            elif positive:
+                problems.append(f"states {name} {t}, metadata says {value}")
+        reflected = all(found.values()) if found else None
+        return reflected, problems
+
+    return check
+
+
+# A place in the dataset's own code, as reports quote it ("most audible at PV"):
+# case-sensitive, and not "AV block" or "AV node" (atrioventricular)
+_NOT_A_PLACE = (
+    r"(?!\s*(?:block|node|nodal|dissociation|conduction|valves|canal|fistula|septal|"
+    r"delay|interval|groove))"
 )
-FACT_CHECKS["wheezes"] = _polarity_check(
-    r"\bwheez(?:e|es|ing)\b", "wheezes", _ANY_ADDED
-)
-
-DIAGNOSIS_TERMS = {
-    "COPD": r"\bcopd\b|chronic obstructive pulmonary disease",
-    "URTI": r"\burti\b|upper respiratory (?:tract )?infection",
-    "LRTI": r"\blrti\b|lower respiratory (?:tract )?infection",
-    "Asthma": r"\basthma(?:tic)?\b",
-    "Pneumonia": r"\bpneumonia\b",
-    "Bronchiectasis": r"\bbronchiectasis\b",
-    "Bronchiolitis": r"\bbronchiolitis\b",
-    "Healthy": r"\bhealthy\b|\bno (?:known )?(?:respiratory|lung|pulmonary) disease",
-    "Heart failure": r"\bheart failure\b",
-    "Lung fibrosis": r"\b(?:lung|pulmonary) fibrosis\b",
-    "Pleural effusion": r"\bpleural effusion\b",
-    "BRON": r"\bbron\b",
-}
 
 
-@fact_check("diagnosis")
-def _diagnosis(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
-    problems = []
-    parts = str(value).split(" + ")  # combined diagnoses (KAUH)
-    found: dict[str, bool] = {}
-    for dx, term in DIAGNOSIS_TERMS.items():
-        positive = "positive" in mentions(text, term)
-        if dx in parts:
-            found[dx] = positive
-        elif positive:
-            problems.append(f"states diagnosis {dx}, metadata says {value}")
-    reflected = all(found.values()) if found else None
-    return reflected, problems
+@kind_reader("location")
+def _location(name: str, spec: Fact, voc: Vocabulary) -> FactCheck | None:
+    """A place (a valve area, a chest location): a report may name the metadata's
+    places, written out or in the dataset's codes, and no other of the vocabulary's.
+    With ``read`` (e.g. "loudest at"), a place right after it must be the value."""
+    if not spec.checked:
+        return None
+    places = {v.text: re.compile(v.pattern()) for v in spec.values.values()}
+    codes = {c: v.text for v in spec.values.values() for c in v.codes}
+    code_re = (
+        re.compile(rf"\b({'|'.join(map(re.escape, codes))})\b{_NOT_A_PLACE}")
+        if codes
+        else None
+    )
+    # every fact of the unit over the same places (CirCor: the recording site and the
+    # murmur locations beside the most audible one)
+    same = [k for k, f in voc.facts.items() if f.values is spec.values]
+    lead = re.compile(spec.read) if spec.read else None
+
+    def stated(low: str) -> list[tuple[int, str]]:
+        return sorted(
+            (m.start(), t) for t, rx in places.items() for m in rx.finditer(low)
+        )
+
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        want = str(value)
+        allowed = {want}
+        for k in same:
+            v = facts.get(k)
+            allowed |= {str(x) for x in (v if isinstance(v, list) else [v]) if x}
+        spelled = code_re.sub(lambda m: codes[m.group(1)], text) if code_re else text
+        low = spelled.lower()
+        found = {t for _, t in stated(low)}
+        problems = [
+            f"names the {t}, not in the metadata" for t in sorted(found - allowed)
+        ]
+        if lead:
+            marks = stated(low)
+            for m in lead.finditer(low):
+                nxt = next(((i, t) for i, t in marks if i >= m.end()), None)
+                if nxt and nxt[0] - m.end() <= 40 and nxt[1] != want:
+                    problems.append(
+                        f"states {_short_label(name).lower()} {nxt[1]}, "
+                        f"metadata says {value}"
+                    )
+        return want in found, problems
+
+    return check
+
+
+@kind_reader("number")
+def _number(name: str, spec: Fact, voc: Vocabulary) -> FactCheck | None:
+    """A measure: a number stated after its name must equal the fact."""
+    if not spec.read:
+        return None
+    return _number_check(spec.read, _short_label(name), spec.tol, spec.percent)
 
 
 _MURMUR = re.compile(r"\bmurmurs?\b")
@@ -318,19 +411,23 @@ def _grade(s: str) -> tuple[int, int] | None:
     return (_ROMAN.get(a) or int(a), _ROMAN.get(b) or int(b))
 
 
-def _grade_check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
-    want = _grade(str(value))
-    if want is None:
-        return None, []
-    allowed = {_grade(str(facts.get(k))) for k in ("systolic_grade", "diastolic_grade")}
-    found = {g for m in _GRADE.finditer(text.lower()) if (g := _grade(m.group(0)))}
-    wrong = sorted(found - allowed - {None})
-    problems = [f"states grade {a}/{b}, metadata says {value}" for a, b in wrong]
-    return want in found, problems
+@kind_reader("grade")
+def _grade_reader(name: str, spec: Fact, voc: Vocabulary) -> FactCheck:
+    """A murmur grade (2/6, II/VI): every grade stated must be one the unit has."""
+    graded = [k for k, f in voc.facts.items() if f.kind == "grade"]
 
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        want = _grade(str(value))
+        if want is None:
+            return None, []
+        allowed = {_grade(str(facts.get(k))) for k in graded}
+        found = {g for m in _GRADE.finditer(text.lower()) if (g := _grade(m.group(0)))}
+        wrong = sorted(found - allowed - {None})
+        problems = [f"states grade {a}/{b}, metadata says {value}" for a, b in wrong]
+        return want in found, problems
 
-FACT_CHECKS["systolic_grade"] = _grade_check
-FACT_CHECKS["diastolic_grade"] = _grade_check
+    return check
+
 
 _TIMING = re.compile(
     r"\b(early|mid|late)[- ]?(systolic|diastolic)\b|\b(holo|pan)(systolic|diastolic)\b"
@@ -347,68 +444,24 @@ def _timing(s: str) -> set[str]:
     return out
 
 
-def _timing_check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
-    want = _timing(str(value))
-    if not want:
-        return None, []
-    allowed = _timing(str(facts.get("systolic_timing"))) | _timing(
-        str(facts.get("diastolic_timing"))
-    )
-    found = _timing(text)
-    problems = [
-        f"states {t} timing, metadata says {value}" for t in sorted(found - allowed)
-    ]
-    return want <= found, problems
+@kind_reader("timing")
+def _timing_reader(name: str, spec: Fact, voc: Vocabulary) -> FactCheck:
+    """A murmur's timing (early-systolic, holosystolic): every timing stated must be
+    one the unit has."""
+    timed = [k for k, f in voc.facts.items() if f.kind == "timing"]
 
+    def check(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
+        want = _timing(str(value))
+        if not want:
+            return None, []
+        allowed = set().union(*(_timing(str(facts.get(k))) for k in timed))
+        found = _timing(text)
+        problems = [
+            f"states {t} timing, metadata says {value}" for t in sorted(found - allowed)
+        ]
+        return want <= found, problems
 
-FACT_CHECKS["systolic_timing"] = _timing_check
-FACT_CHECKS["diastolic_timing"] = _timing_check
-
-_AREA = re.compile(r"\b(aortic|pulmonic|pulmonary valve|tricuspid|mitral)\b")
-_LOUDEST = re.compile(
-    r"(?:loudest|most audible|best heard|maximal|maximum intensity)\W+(?:\w+\W+){0,4}?"
-    r"(aortic|pulmonic|pulmonary valve|tricuspid|mitral)\b"
-)
-
-
-# CirCor's own site codes, as reports quote them ("most audible at PV"); upper
-# case only, not "AV block" or "AV node" (atrioventricular), and never Phc
-# (CirCor's "other" site), which is no valve area
-_SITE_CODES = re.compile(
-    r"\b(AV|PV|TV|MV)\b(?!\s*(?:block|node|nodal|dissociation|conduction|valves|"
-    r"canal|fistula|septal|delay|interval|groove))"
-)
-_SITE_WORDS = {"AV": "aortic", "PV": "pulmonic", "TV": "tricuspid", "MV": "mitral"}
-
-
-def _area(s: str) -> str:
-    s = s.lower()
-    return "pulmonic" if s.startswith("pulmon") else s.split()[0]
-
-
-def _spell_site_codes(text: str) -> str:
-    """``at PV`` → ``at pulmonic``, before the text is lower-cased."""
-    return _SITE_CODES.sub(lambda m: _SITE_WORDS[m.group(1)], text)
-
-
-@fact_check("most_audible_location")
-def _most_audible(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
-    want = _area(str(value))
-    allowed = {want}
-    for k in ("murmur_locations", "recording_site"):
-        v = facts.get(k)
-        for x in v if isinstance(v, list) else [v] if v else []:
-            allowed.add(_area(str(x)))
-    low = _spell_site_codes(text).lower()
-    found = {_area(m.group(1)) for m in _AREA.finditer(low)}
-    problems = [
-        f"names the {a} area, not in the metadata" for a in sorted(found - allowed)
-    ]
-    loud = {_area(m.group(1)) for m in _LOUDEST.finditer(low)}
-    problems += [
-        f"loudest at the {a} area, metadata says {value}" for a in loud - {want}
-    ]
-    return want in found, problems
+    return check
 
 
 _COVID_POS = re.compile(
@@ -564,11 +617,9 @@ FACT_CHECKS["heart_sounds"] = _stated_in(
     r"heart sounds?", ("normal", "abnormal"), "heart sounds"
 )
 
+# the defects as the vocabulary reads them (sources/zchsound.py)
 DEFECT_TERMS = {
-    "atrial septal defect (ASD)": r"\batrial septal defect|\basd\b",
-    "patent ductus arteriosus (PDA)": r"\bpatent ductus arteriosus|\bpda\b",
-    "patent foramen ovale (PFO)": r"\bpatent foramen ovale|\bpfo\b",
-    "ventricular septal defect (VSD)": r"\bventricular septal defect|\bvsd\b",
+    t: v.pattern() for t, v in values_of("congenital_defect").items() if v.read
 }
 
 
@@ -602,13 +653,6 @@ def _sound_class(text: str, value: Any, facts: Facts) -> tuple[bool | None, list
         reflected = "negative" in mentions(text, r"\badventitious sounds?\b")
     return reflected, problems
 
-
-FACT_CHECKS["cas"] = _polarity_check(
-    r"\bcontinuous adventitious|\bwheez(?:e|es|ing)\b|\bstridor\b|\brhonchi\b", "CAS"
-)
-FACT_CHECKS["das"] = _polarity_check(
-    r"\bdiscontinuous adventitious|\bcrackles?\b", "DAS"
-)
 
 _SEVERITY = re.compile(r"\bcopd\s?([0-4])\b|\b(?:stage|grade) ([0-4])\b")
 
@@ -659,11 +703,6 @@ def _number_check(
     return check
 
 
-FACT_CHECKS["fvc_l"] = _number_check(r"(?<!/)(?<!/ )\bfvc", "FVC", 0.005)
-FACT_CHECKS["fev1_l"] = _number_check(r"\bfev1(?!\s*/)", "FEV1", 0.005)
-FACT_CHECKS["fev1_fvc"] = _number_check(
-    r"\bfev1\s*/\s*fvc", "FEV1/FVC", 0.005, percent=True
-)
 _RATE = re.compile(
     r"(\d+(?:\.\d+)?) breaths? (?:per|a|/) ?min|respiratory rate"
     r"(?:\W*\b(?:of|was|is|measured|at|breaths?|per|min|minute|bpm)\b)*\W*"
@@ -733,9 +772,10 @@ class Checker:
             fail("no_inference", f"inference {m.group(0)!r} beyond the metadata")
         required = set(LABEL_FACTS.get(adapter, ()))
         for name, value in facts.items():
-            if name not in FACT_CHECKS:
+            check = fact_check_for(adapter, name)
+            if check is None:
                 continue
-            reflected, contra = FACT_CHECKS[name](text, value, facts)
+            reflected, contra = check(text, value, facts)
             for problem in contra:
                 fail("no_contradiction", problem)
             if name in required and reflected is False:

@@ -31,16 +31,9 @@ from acula_pipeline.reports.backends.local_lm import (
 )
 from acula_pipeline.reports.backends.openai_compat import OpenAIBackend, OpenAICfg
 from acula_pipeline.reports.cache import ReportCache
-from acula_pipeline.reports.facts import (
-    CONGENITAL_TEXT,
-    FIELD_LABELS,
-    HEART_SITES,
-    LABEL_FACTS,
-    SOUND_CLASS_TEXT,
-    SYMPTOM_TEXT,
-    Facts,
-)
+from acula_pipeline.reports.facts import FIELD_LABELS, LABEL_FACTS, Facts
 from acula_pipeline.reports.prompts import Message, sha256_json
+from acula_pipeline.sources.vocab import VOCABULARIES, values_of
 
 log = logging.getLogger(__name__)
 
@@ -77,96 +70,46 @@ class FieldKind:
     read: Callable[[Any], Any] | None = None
 
 
-def _values(mapping: dict[str, str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(mapping.values()))
-
-
 def _covid(value: Any) -> str:
     v = str(value).lower()
-    for word in ("symptomatic", "positive", "negative", "recovered"):
-        if v.startswith(word) or (word == "recovered" and "recovered" in v):
+    for word in ("symptomatic", "positive", "negative"):
+        if v.startswith(word):
             return word
-    return "under validation"
+    return "recovered" if "recovered" in v else "under validation"
 
 
-_PRESENCE = ("present", "absent")
-_DIAGNOSES = (
-    "COPD",
-    "URTI",
-    "LRTI",
-    "Asthma",
-    "Pneumonia",
-    "Bronchiectasis",
-    "Bronchiolitis",
-    "Healthy",
-    "Heart failure",
-    "Lung fibrosis",
-    "Pleural effusion",
-    "BRON",
-)
-FIELDS: dict[str, FieldKind] = {
-    "age_years": FieldKind("number", tol=1.0),
-    "age_group": FieldKind(
-        "choice", ("Neonate", "Infant", "Child", "Adolescent", "Young adult")
-    ),
-    "sex": FieldKind("choice", ("male", "female")),
-    "bmi": FieldKind("number", tol=0.05),
-    "height_cm": FieldKind("number", tol=0.5),
-    "weight_kg": FieldKind("number", tol=0.5),
-    "pregnant": FieldKind("choice", ("yes", "no")),
-    "diagnosis": FieldKind("choices", _DIAGNOSES, read=lambda v: str(v).split(" + ")),
-    "crackles": FieldKind("choice", _PRESENCE),
-    "wheezes": FieldKind("choice", _PRESENCE),
-    "cas": FieldKind("choice", _PRESENCE),
-    "das": FieldKind("choice", _PRESENCE),
-    "n_cycles": FieldKind("number"),
-    "crackle_cycles": FieldKind("number"),
-    "wheeze_cycles": FieldKind("number"),
-    "chest_location": FieldKind("text"),
-    "recording_site": FieldKind("choice", _values(HEART_SITES)),
-    "murmur": FieldKind("choice", ("Present", "Absent", "Unknown")),
-    "murmur_locations": FieldKind("choices", _values(HEART_SITES)),
-    "most_audible_location": FieldKind("choice", _values(HEART_SITES)),
-    **{
-        f"{phase}_{what}": FieldKind("choice", options)
-        for phase, timings, grades in (
-            (
-                "systolic",
-                ("Early-systolic", "Mid-systolic", "Late-systolic", "Holosystolic"),
-                ("I/VI", "II/VI", "III/VI", "IV/VI", "V/VI", "VI/VI"),
-            ),
-            (
-                "diastolic",
-                ("Early-diastolic", "Mid-diastolic", "Late-diastolic", "Holodiastolic"),
-                ("I/IV", "II/IV", "III/IV", "IV/IV"),
-            ),
-        )
-        for what, options in (
-            ("timing", timings),
-            ("grade", grades),
-            ("shape", ("Crescendo", "Decrescendo", "Diamond", "Plateau")),
-            ("pitch", ("Low", "Medium", "High")),
-            ("quality", ("Blowing", "Harsh", "Musical")),
-        )
-    },
-    "outcome": FieldKind("choice", ("Normal", "Abnormal")),
-    "heart_sounds": FieldKind("choice", ("normal", "abnormal")),
-    "congenital_defect": FieldKind("choice", _values(CONGENITAL_TEXT)),
-    "sound_class": FieldKind("choice", _values(SOUND_CLASS_TEXT)),
+# Facts whose values the judge is asked for as a list, or more coarsely than the
+# metadata words them (COVID-19 status: its polarity, whatever the dataset's detail).
+_LISTS = ("murmur_locations", "symptoms", "diagnosis")
+_SPECIAL = {
     "covid_status": FieldKind(
         "choice",
         ("positive", "negative", "symptomatic", "recovered", "under validation"),
         read=_covid,
     ),
-    "smoker": FieldKind("choice", ("yes", "no")),
-    "symptoms": FieldKind("choices", _values(SYMPTOM_TEXT)),
-    "respiratory_rate": FieldKind("number", tol=0.05),
-    "fvc_l": FieldKind("number", tol=0.005),
-    "fev1_l": FieldKind("number", tol=0.005),
-    "fev1_fvc": FieldKind("number", tol=0.005),
 }
-# every other fact is asked for as text
-_TEXT = FieldKind("text")
+
+
+def _split(value: Any) -> list[str]:
+    return str(value).split(" + ")  # combined diagnoses (KAUH)
+
+
+def field_kind(name: str, adapter: str) -> FieldKind:
+    """How the judge is asked for ``name`` in ``adapter``'s reports, from the
+    adapter's vocabulary (``sources/<name>.py``)."""
+    if name in _SPECIAL:
+        return _SPECIAL[name]
+    if name == "diagnosis":  # every dataset's diagnoses, so another one is named
+        return FieldKind("choices", tuple(values_of("diagnosis")), read=_split)
+    voc = VOCABULARIES.get(adapter)
+    spec = voc.facts.get(name) if voc else None
+    if spec is None or spec.kind == "text":
+        return FieldKind("text")
+    if spec.kind == "number":
+        return FieldKind("number", tol=spec.tol)
+    if not spec.values:
+        return FieldKind("text")
+    return FieldKind("choices" if name in _LISTS else "choice", spec.options())
 
 
 class JudgeCfg(BaseModel):
@@ -189,16 +132,12 @@ class JudgeAnswerError(ValueError):
     """The judge's answer is not the JSON object it was asked for."""
 
 
-def field_kind(name: str) -> FieldKind:
-    return FIELDS.get(name, _TEXT)
-
-
-def judge_messages(system: str, text: str, facts: Facts) -> list[Message]:
+def judge_messages(system: str, text: str, facts: Facts, adapter: str) -> list[Message]:
     """The judge's prompt: the fields (names and options, never the values) and the
     report."""
     lines = []
     for name in sorted(facts):
-        k = field_kind(name)
+        k = field_kind(name, adapter)
         label = FIELD_LABELS.get(name, name)
         if k.kind == "choice":
             spec = "one of " + " | ".join(k.options)
@@ -265,7 +204,7 @@ def compare(
     problems = []
     labels = set(LABEL_FACTS.get(adapter, ()))
     for name, value in facts.items():
-        k = field_kind(name)
+        k = field_kind(name, adapter)
         if k.kind == "text":
             continue
         said = stated.get(name)
@@ -338,7 +277,7 @@ class Judge:
         """Verdicts for ``(unit_id, text, facts, adapter)`` items, by unit id."""
         reqs: dict[str, ReportRequest] = {}
         for unit_id, text, facts, adapter in items:
-            messages = judge_messages(self.cfg.system, text, facts)
+            messages = judge_messages(self.cfg.system, text, facts, adapter)
             key = sha256_json({"identity": self.identity, "messages": messages})
             reqs[unit_id] = ReportRequest(
                 key, unit_id, "report", adapter, "judge", facts, messages

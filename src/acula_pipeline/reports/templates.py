@@ -8,11 +8,13 @@ writer states every fact it is given and nothing else (checks.py verifies both).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from acula_pipeline.reports.facts import Facts
+from acula_pipeline.sources.vocab import values_of
 
 
 class Chooser:
@@ -70,19 +72,8 @@ def _body(f: Facts) -> str:
 
 # ---------------------------------------------------------------- lung (ICBHI)
 
-DIAGNOSIS_TEXT = {
-    "COPD": "chronic obstructive pulmonary disease (COPD)",
-    "URTI": "an upper respiratory tract infection (URTI)",
-    "LRTI": "a lower respiratory tract infection (LRTI)",
-    "Asthma": "asthma",
-    "Pneumonia": "pneumonia",
-    "Bronchiectasis": "bronchiectasis",
-    "Bronchiolitis": "bronchiolitis",
-    "Heart failure": "heart failure",
-    "Lung fibrosis": "lung fibrosis",
-    "Pleural effusion": "a pleural effusion",
-    "BRON": "BRON (as coded in the KAUH dataset)",
-}
+# a diagnosis as the templates phrase it, from the datasets' vocabularies
+DIAGNOSIS_TEXT = {t: v.prose for t, v in values_of("diagnosis").items() if v.prose}
 
 
 def diagnosis_text(dx: str) -> str:
@@ -497,5 +488,8 @@ def write_report(
 
 @lru_cache(maxsize=1)
 def template_fingerprint() -> str:
-    """A hash of this module's source: the cache key changes when the phrasing does."""
-    return hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16]
+    """A hash of this module's source and of the phrasings it takes from the
+    datasets' vocabularies: the cache key changes when the phrasing does."""
+    h = hashlib.sha256(open(__file__, "rb").read())
+    h.update(json.dumps(DIAGNOSIS_TEXT, sort_keys=True).encode())
+    return h.hexdigest()[:16]

@@ -4,17 +4,98 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 from acula_pipeline.sources.base import SourceScan, nan_to_none, recording_row, register
+from acula_pipeline.sources.vocab import (
+    SEX,
+    TEXT,
+    YES_NO,
+    Fact,
+    Facts,
+    Kind,
+    Value,
+    clean,
+    missing,
+    num,
+    register_vocabulary,
+    yes_no,
+)
 
 log = logging.getLogger(__name__)
 
-MURMUR = frozenset({"Present", "Absent", "Unknown"})
-OUTCOME = frozenset({"Normal", "Abnormal"})
-AGES = frozenset({"Neonate", "Infant", "Child", "Adolescent", "Young adult"})
-SEXES = frozenset({"Female", "Male"})
-SITES = frozenset({"AV", "PV", "TV", "MV", "Phc"})
+# ---------------------------------------------------------------- vocabulary
+# Auscultation sites: reports write the area, or quote the dataset's code ("most
+# audible at PV"); Phc, CirCor's "other" site, is no valve area and never read as one.
+SITE = Fact(
+    "location",
+    {
+        "AV": Value("aortic valve area", r"\baortic\b", codes=("AV",)),
+        "PV": Value(
+            "pulmonic valve area", r"\bpulmonic\b|\bpulmonary valve\b", codes=("PV",)
+        ),
+        "TV": Value("tricuspid valve area", r"\btricuspid\b", codes=("TV",)),
+        "MV": Value("mitral valve area", r"\bmitral\b", codes=("MV",)),
+        "Phc": Value("other auscultation site", r"(?!)"),
+    },
+)
+MURMUR_FACT = Fact("label", {v: Value(v) for v in ("Present", "Absent", "Unknown")})
+OUTCOME_FACT = Fact("label", {v: Value(v) for v in ("Normal", "Abnormal")})
+AGE_GROUP = Fact(
+    "label",
+    {v: Value(v) for v in ("Neonate", "Infant", "Child", "Adolescent", "Young adult")},
+)
+_PHASES = {
+    "systolic": (
+        ("Early-systolic", "Mid-systolic", "Late-systolic", "Holosystolic"),
+        ("I/VI", "II/VI", "III/VI", "IV/VI", "V/VI", "VI/VI"),
+    ),
+    "diastolic": (
+        ("Early-diastolic", "Mid-diastolic", "Late-diastolic", "Holodiastolic"),
+        ("I/IV", "II/IV", "III/IV", "IV/IV"),
+    ),
+}
+VOCABULARY: dict[str, Fact] = {
+    "murmur": MURMUR_FACT,
+    "outcome": OUTCOME_FACT,
+    "age_group": AGE_GROUP,
+    "sex": SEX,
+    "pregnant": YES_NO,
+    "height_cm": Fact("number", tol=0.5, unit="cm"),
+    "weight_kg": Fact("number", tol=0.5, unit="kg"),
+    # other places the metadata names: not checked themselves, but a report may
+    # name them beside the most audible one
+    "recording_site": Fact("location", SITE.values, checked=False),
+    "murmur_locations": Fact("location", SITE.values, checked=False),
+    # a place right after "loudest at", "best heard over" … must be this one
+    "most_audible_location": Fact(
+        "location",
+        SITE.values,
+        read=r"(?:loudest|most audible|best heard|maximal|maximum intensity)\b",
+    ),
+    **{
+        f"{phase}_{what}": Fact(cast(Kind, kind), {v: Value(v) for v in values})
+        for phase, (timings, grades) in _PHASES.items()
+        for what, kind, values in (
+            ("timing", "timing", timings),
+            ("grade", "grade", grades),
+            ("shape", "label", ("Crescendo", "Decrescendo", "Diamond", "Plateau")),
+            ("pitch", "label", ("Low", "Medium", "High")),
+            ("quality", "label", ("Blowing", "Harsh", "Musical")),
+        )
+    },
+    "patient_id": TEXT,
+    "additional_id": TEXT,
+    "campaign": TEXT,
+}
+
+MURMUR = frozenset(MURMUR_FACT.values)
+OUTCOME = frozenset(OUTCOME_FACT.values)
+AGES = frozenset(AGE_GROUP.values)
+SEXES = frozenset({"Female", "Male"})  # as the patient files spell them
+SITES = frozenset(SITE.values)
 PATIENT_FILE = re.compile(r"^\d+\.txt$")
 
 
@@ -186,3 +267,54 @@ def scan_circor(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             dataset,
         )
     return scan
+
+
+def _heart_phase(meta: Mapping[str, Any], phase: str) -> Facts:
+    cap = phase.capitalize()
+    return {
+        f"{phase}_timing": meta.get(f"{cap} murmur timing"),
+        f"{phase}_shape": meta.get(f"{cap} murmur shape"),
+        f"{phase}_grade": meta.get(f"{cap} murmur grading"),
+        f"{phase}_pitch": meta.get(f"{cap} murmur pitch"),
+        f"{phase}_quality": meta.get(f"{cap} murmur quality"),
+    }
+
+
+@register_vocabulary(
+    "circor2022",
+    (
+        "murmur",
+        "most_audible_location",
+        "systolic_timing",
+        "systolic_grade",
+        "diastolic_timing",
+        "diastolic_grade",
+        "outcome",
+    ),
+    VOCABULARY,
+)
+def circor_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a CirCor heart-sound recording (patient-level murmur annotations)."""
+    locs = meta.get("Murmur locations")
+    facts: Facts = {
+        "patient_id": meta.get("patient"),
+        "additional_id": meta.get("Additional ID"),
+        "campaign": meta.get("Campaign"),
+        "recording_site": SITE.text(unit.get("body_site")),
+        "age_group": unit.get("age_group"),
+        "sex": unit.get("sex"),
+        "height_cm": num(meta.get("Height")),
+        "weight_kg": num(meta.get("Weight")),
+        "pregnant": yes_no(meta.get("Pregnancy status")),
+        "murmur": unit.get("murmur"),
+        "murmur_locations": (
+            [SITE.text(s) or s for s in str(locs).split("+")]
+            if not missing(locs)
+            else None
+        ),
+        "most_audible_location": SITE.text(meta.get("Most audible location")),
+        "outcome": unit.get("outcome"),
+    }
+    facts |= _heart_phase(meta, "systolic")
+    facts |= _heart_phase(meta, "diastolic")
+    return clean(facts)

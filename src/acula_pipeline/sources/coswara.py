@@ -5,10 +5,25 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from acula_pipeline.sources.base import SourceScan, recording_row, register
+from acula_pipeline.sources.vocab import (
+    AGE_YEARS,
+    SEX,
+    TEXT,
+    YES_NO,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    missing,
+    num,
+    register_vocabulary,
+    yes_no,
+)
 
 FILES = {
     "breathing-deep": "breath",
@@ -21,36 +36,72 @@ FILES = {
     "vowel-e": "voice",
     "vowel-o": "voice",
 }
-COVID_STATUS = frozenset(
+# ---------------------------------------------------------------- vocabulary
+
+RECORDING = Fact(
+    "text",
     {
-        "healthy",
-        "positive_mild",
-        "positive_moderate",
-        "positive_asymp",
-        "resp_illness_not_identified",
-        "no_resp_illness_exposed",
-        "recovered_full",
-        "under_validation",
-    }
+        "breathing-deep": Value("deep breathing"),
+        "breathing-shallow": Value("shallow breathing"),
+        "cough-heavy": Value("heavy cough"),
+        "cough-shallow": Value("shallow cough"),
+        "counting-fast": Value("fast counting"),
+        "counting-normal": Value("normal-paced counting"),
+        "vowel-a": Value("sustained vowel /a/"),
+        "vowel-e": Value("sustained vowel /e/"),
+        "vowel-o": Value("sustained vowel /o/"),
+    },
 )
+COVID = Fact(
+    "label",
+    {
+        "healthy": Value("negative (healthy)"),
+        "positive_mild": Value("positive, mild"),
+        "positive_moderate": Value("positive, moderate"),
+        "positive_asymp": Value("positive, asymptomatic"),
+        "resp_illness_not_identified": Value(
+            "negative (respiratory illness, not COVID-19)"
+        ),
+        "no_resp_illness_exposed": Value("negative (exposed, no respiratory illness)"),
+        "recovered_full": Value("fully recovered"),
+        "under_validation": Value("under validation"),
+    },
+)
+SYMPTOM = Fact(
+    "label",
+    {
+        "cough": Value("cough"),
+        "fever": Value("fever"),
+        "cld": Value("chronic lung disease"),
+        "st": Value("sore throat"),
+        "bd": Value("breathing difficulty"),
+        "mp": Value("muscle pain"),
+        "ftg": Value("fatigue"),
+        "loss_of_smell": Value("loss of smell"),
+        "diarrhoea": Value("diarrhoea"),
+        "asthma": Value("asthma"),
+        "cold": Value("cold"),
+        "diabetes": Value("diabetes"),
+        "ht": Value("hypertension"),
+        "ihd": Value("ischaemic heart disease"),
+        "pneumonia": Value("pneumonia"),
+    },
+)
+VOCABULARY = {
+    "recording_type": RECORDING,
+    "covid_status": COVID,
+    "symptoms": SYMPTOM,
+    "smoker": YES_NO,
+    "sex": SEX,
+    "age_years": AGE_YEARS,
+    **dict.fromkeys(
+        ("participant_id", "record_date", "country", "state", "locality"), TEXT
+    ),
+}
+
+COVID_STATUS = frozenset(COVID.values)
 GENDERS = frozenset({"male", "female", "other"})
-SYMPTOMS = (
-    "cough",
-    "fever",
-    "cld",
-    "st",
-    "bd",
-    "mp",
-    "ftg",
-    "loss_of_smell",
-    "diarrhoea",
-    "asthma",
-    "cold",
-    "diabetes",
-    "ht",
-    "ihd",
-    "pneumonia",
-)
+SYMPTOMS = tuple(SYMPTOM.values)
 BATCH = re.compile(r"^\d{8}$")
 
 
@@ -185,3 +236,27 @@ def scan_coswara(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                     },
                 )
     return scan
+
+
+@register_vocabulary("coswara", ("covid_status", "smoker", "sex"), VOCABULARY)
+def coswara_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a Coswara breathing, cough or voice recording."""
+    symptoms = unit.get("symptoms")
+    facts: Facts = {
+        "participant_id": meta.get("id"),
+        "record_date": meta.get("record_date") or meta.get("batch"),
+        "country": meta.get("l_c"),
+        "state": meta.get("l_s"),
+        "locality": meta.get("l_l"),
+        "recording_type": RECORDING.text(meta.get("recording")),
+        "age_years": num(unit.get("age_years"), 0),
+        "sex": unit.get("sex"),
+        "covid_status": COVID.text(unit.get("covid_status")),
+        "smoker": yes_no(unit.get("smoker")),
+        "symptoms": (
+            [SYMPTOM.text(s) or s for s in str(symptoms).split(",") if s]
+            if not missing(symptoms)
+            else None
+        ),
+    }
+    return clean(facts)

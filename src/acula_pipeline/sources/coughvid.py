@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,18 @@ from acula_pipeline.sources.base import (
     register,
     require_columns,
     to_float,
+)
+from acula_pipeline.sources.vocab import (
+    AGE_YEARS,
+    SEX,
+    TEXT,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    num,
+    register_vocabulary,
+    yes_no,
 )
 
 STATUS = frozenset({"healthy", "symptomatic", "COVID-19"})
@@ -131,3 +144,46 @@ def scan_coughvid(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             record=uuid,
         )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+COVID = Fact(
+    "label",
+    {
+        "healthy": Value("negative (healthy)"),
+        "COVID-19": Value("positive (self-reported)"),
+        "symptomatic": Value("symptomatic (no COVID-19 reported)"),
+    },
+)
+VOCABULARY = {
+    "covid_status": COVID,
+    "sex": SEX,
+    "age_years": AGE_YEARS,
+    "recording_type": TEXT,
+    "symptoms": TEXT,
+    "participant_id": TEXT,
+}
+
+
+@register_vocabulary("coughvid", ("covid_status", "sex"), VOCABULARY)
+def coughvid_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a CoughVID cough recording (self-reported metadata)."""
+    symptoms = [
+        text
+        for key, text in (
+            ("respiratory_condition", "a respiratory condition"),
+            ("fever_muscle_pain", "fever or muscle pain"),
+        )
+        if yes_no(meta.get(key)) == "yes"
+    ]
+    return clean(
+        {
+            "participant_id": meta.get("uuid"),
+            "recording_type": "cough",
+            "age_years": num(unit.get("age_years"), 0),
+            "sex": unit.get("sex"),
+            "covid_status": COVID.text(unit.get("covid_status")),
+            "symptoms": symptoms,
+        }
+    )

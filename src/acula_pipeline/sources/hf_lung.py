@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from acula_pipeline.sources.base import SourceScan, audio_files, recording_row, register
+from acula_pipeline.sources.vocab import (
+    CAS as CAS_FACT,
+)
+from acula_pipeline.sources.vocab import (
+    DAS as DAS_FACT,
+)
+from acula_pipeline.sources.vocab import (
+    Facts,
+    clean,
+    present,
+    register_vocabulary,
+)
 
 # I inhalation, E exhalation, D discontinuous adventitious sound (crackles);
 # Wheeze, Stridor and Rhonchi are continuous adventitious sounds (CAS).
@@ -101,3 +114,17 @@ def scan_hf_lung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             },
         )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+
+@register_vocabulary("hf_lung", ("cas", "das"), {"cas": CAS_FACT, "das": DAS_FACT})
+def hf_lung_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of an HF_Lung V1 recording (adventitious sounds from its event labels)."""
+    return clean(
+        {
+            "cas": present(unit.get("has_wheezes")),
+            "das": present(unit.get("has_crackles")),
+        }
+    )

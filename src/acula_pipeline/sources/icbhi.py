@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import (
     SourceError,
@@ -13,19 +15,25 @@ from acula_pipeline.sources.base import (
     register,
     to_float,
 )
-
-DIAGNOSES = frozenset(
-    {
-        "URTI",
-        "Healthy",
-        "Asthma",
-        "COPD",
-        "LRTI",
-        "Bronchiectasis",
-        "Pneumonia",
-        "Bronchiolitis",
-    }
+from acula_pipeline.sources.vocab import (
+    AGE_YEARS,
+    CRACKLES,
+    SEX,
+    TEXT,
+    WHEEZES,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    num,
+    present,
+    register_vocabulary,
 )
+from acula_pipeline.sources.vocab import (
+    DIAGNOSES as RESPIRATORY,
+)
+
+DIAGNOSES = frozenset(RESPIRATORY)  # the values of sources.vocab.DIAGNOSES
 STEM = re.compile(
     r"^(?P<patient>\d{3})_(?P<index>\w+?)_(?P<loc>Tc|Al|Ar|Pl|Pr|Ll|Lr)_(?P<mode>sc|mc)_"
     r"(?P<device>AKGC417L|LittC2SE|Litt3200|Meditron)$"
@@ -293,3 +301,80 @@ def _add_cycles(
                 "wheezes": bool(wheezes),
             }
         )
+
+
+# ---------------------------------------------------------------- vocabulary
+
+CHEST_LOCATION = Fact(
+    "location",
+    {
+        "Tc": Value("trachea", codes=("Tc",)),
+        "Al": Value("anterior left chest", codes=("Al",)),
+        "Ar": Value("anterior right chest", codes=("Ar",)),
+        "Pl": Value("posterior left chest", codes=("Pl",)),
+        "Pr": Value("posterior right chest", codes=("Pr",)),
+        "Ll": Value("lateral left chest", codes=("Ll",)),
+        "Lr": Value("lateral right chest", codes=("Lr",)),
+    },
+)
+DEVICE = Fact(
+    "text",
+    {
+        "AKGC417L": Value("AKG C417L microphone"),
+        "LittC2SE": Value("Littmann Classic II SE stethoscope"),
+        "Litt3200": Value("Littmann 3200 electronic stethoscope"),
+        "Meditron": Value("Meditron electronic stethoscope"),
+    },
+)
+VOCABULARY = {
+    "diagnosis": Fact("label", RESPIRATORY),
+    "crackles": CRACKLES,
+    "wheezes": WHEEZES,
+    "chest_location": CHEST_LOCATION,
+    "device": DEVICE,
+    "acquisition_mode": Fact(
+        "text", {"sc": Value("single channel"), "mc": Value("multichannel")}
+    ),
+    "age_years": AGE_YEARS,
+    "sex": SEX,
+    "bmi": Fact("number", tol=0.05, unit="kg/m2"),
+    "height_cm": Fact("number", tol=0.5, unit="cm"),
+    "weight_kg": Fact("number", tol=0.5, unit="kg"),
+    "n_cycles": Fact("number"),
+    "crackle_cycles": Fact("number"),
+    "wheeze_cycles": Fact("number"),
+    "patient_id": TEXT,
+    "recording_index": TEXT,
+}
+
+
+@register_vocabulary("icbhi2017", ("diagnosis", "crackles", "wheezes"), VOCABULARY)
+def icbhi_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of an ICBHI recording or respiratory cycle."""
+    facts: Facts = {
+        "patient_id": meta.get("patient"),
+        "recording_index": meta.get("recording_index"),
+        "chest_location": CHEST_LOCATION.text(meta.get("chest_location")),
+        "device": DEVICE.text(meta.get("equipment")) or meta.get("equipment"),
+        "acquisition_mode": VOCABULARY["acquisition_mode"].text(
+            meta.get("acquisition_mode")
+        ),
+        "age_years": num(unit.get("age_years")),
+        "sex": unit.get("sex"),
+        "bmi": num(meta.get("adult_bmi")),
+        "height_cm": num(meta.get("child_height")),
+        "weight_kg": num(meta.get("child_weight")),
+        "diagnosis": unit.get("diagnosis"),
+    }
+    if unit.get("unit") == "cycle":
+        facts["crackles"] = present(unit.get("crackles"))
+        facts["wheezes"] = present(unit.get("wheezes"))
+    else:
+        n_c = num(meta.get("n_crackle_cycles"), 0)
+        n_w = num(meta.get("n_wheeze_cycles"), 0)
+        facts["n_cycles"] = num(meta.get("n_cycles"), 0)
+        facts["crackle_cycles"] = n_c
+        facts["wheeze_cycles"] = n_w
+        facts["crackles"] = None if n_c is None else present(n_c > 0)
+        facts["wheezes"] = None if n_w is None else present(n_w > 0)
+    return clean(facts)

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import SourceScan, audio_files, recording_row, register
+from acula_pipeline.sources.vocab import (
+    AGE_YEARS,
+    CRACKLES,
+    SEX,
+    TEXT,
+    WHEEZES,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    num,
+    present,
+    register_vocabulary,
+)
+from acula_pipeline.sources.vocab import (
+    DIAGNOSES as RESPIRATORY,
+)
 
 # The names' spellings (lower-cased, spaces collapsed) → one canonical diagnosis.
 SPELLINGS = {
@@ -120,3 +139,68 @@ def scan_kauh(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             },
         )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+DIAGNOSIS = Fact(
+    "label",
+    {
+        **{k: RESPIRATORY[k] for k in ("Healthy", "Asthma", "COPD", "Pneumonia")},
+        "Heart failure": Value(
+            "Heart failure", r"\bheart failure\b", prose="heart failure"
+        ),
+        "Lung fibrosis": Value(
+            "Lung fibrosis", r"\b(?:lung|pulmonary) fibrosis\b", prose="lung fibrosis"
+        ),
+        "Pleural effusion": Value(
+            "Pleural effusion", r"\bpleural effusion\b", prose="a pleural effusion"
+        ),
+        "BRON": Value("BRON", r"\bbron\b", prose="BRON (as coded in the KAUH dataset)"),
+    },
+)
+# The location field: three letters, e.g. 'P L U' (posterior left upper).
+PLACES = (
+    {"A": "anterior", "P": "posterior"},
+    {"L": "left", "R": "right"},
+    {"U": "upper", "M": "middle", "L": "lower"},
+)
+VOCABULARY = {
+    "diagnosis": DIAGNOSIS,
+    "crackles": CRACKLES,
+    "wheezes": WHEEZES,
+    "age_years": AGE_YEARS,
+    "sex": SEX,
+    "chest_location": TEXT,
+    "device": TEXT,
+    "patient_id": TEXT,
+}
+
+
+def _location(code: Any) -> str | None:
+    parts = str(code or "").split()
+    if len(parts) != 3:
+        return None
+    words = [table.get(p.upper()) for table, p in zip(PLACES, parts, strict=True)]
+    return None if None in words else f"{' '.join(map(str, words))} chest"
+
+
+@register_vocabulary("kauh", ("diagnosis", "crackles", "wheezes"), VOCABULARY)
+def kauh_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a KAUH lung-sound recording (labels from its file name)."""
+    return clean(
+        {
+            "patient_id": meta.get("id"),
+            "age_years": num(unit.get("age_years"), 0),
+            "sex": unit.get("sex"),
+            "diagnosis": unit.get("diagnosis"),
+            "chest_location": _location(meta.get("location")),
+            "device": (
+                f"electronic stethoscope ({meta['filter']} filter)"
+                if meta.get("filter")
+                else None
+            ),
+            "crackles": present(unit.get("has_crackles")),
+            "wheezes": present(unit.get("has_wheezes")),
+        }
+    )

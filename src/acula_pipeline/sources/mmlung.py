@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -15,6 +17,15 @@ from acula_pipeline.sources.base import (
     register,
     require_columns,
     to_float,
+)
+from acula_pipeline.sources.vocab import (
+    TEXT,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    num,
+    register_vocabulary,
 )
 
 # Spreadsheet column of each recording type and its modality.
@@ -117,3 +128,33 @@ def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                 labels=values | {"recording_type": kind},
             )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+RECORDING = Fact(
+    "text",
+    {"deep_breath": Value("deep breathing"), "vowel_o": Value("sustained vowel /o/")},
+)
+VOCABULARY = {
+    # "FVC 3.2 L"; not the FVC of "FEV1/FVC"
+    "fvc_l": Fact("number", tol=0.005, unit="L", read=r"(?<!/)(?<!/ )\bfvc"),
+    "fev1_l": Fact("number", tol=0.005, unit="L", read=r"\bfev1(?!\s*/)"),
+    "fev1_fvc": Fact("number", tol=0.005, read=r"\bfev1\s*/\s*fvc", percent=True),
+    "recording_type": RECORDING,
+    "participant_id": TEXT,
+}
+
+
+@register_vocabulary("mmlung", ("fvc_l", "fev1_l", "fev1_fvc"), VOCABULARY)
+def mmlung_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of an MMlung recording with its participant's spirometry."""
+    return clean(
+        {
+            "participant_id": meta.get("participant"),
+            "recording_type": RECORDING.text(unit.get("recording_type")),
+            "fvc_l": num(unit.get("fvc_l"), 2),
+            "fev1_l": num(unit.get("fev1_l"), 2),
+            "fev1_fvc": num(unit.get("fev1_fvc"), 2),
+        }
+    )

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import SourceScan, audio_files, recording_row, register
+from acula_pipeline.sources.vocab import (
+    TEXT,
+    Fact,
+    Facts,
+    clean,
+    num,
+    register_vocabulary,
+)
 
 NAME = re.compile(r"^(?P<user>[^_]+)_(?P<x>[^_]+)_(?P<y>[^_]+)_(?P<rr>[^_]+)$")
 
@@ -51,3 +61,29 @@ def scan_nosemic(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             labels={"respiratory_rate": rate, "recording_type": "nasal_breathing"},
         )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+VOCABULARY = {
+    "respiratory_rate": Fact(
+        "number",
+        tol=0.05,
+        unit="breaths/min",
+        read=r"\brespiratory rate",
+    ),
+    "recording_type": TEXT,
+    "participant_id": TEXT,
+}
+
+
+@register_vocabulary("nosemic", ("respiratory_rate",), VOCABULARY)
+def nosemic_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a NoseMic nasal-breathing recording."""
+    return clean(
+        {
+            "participant_id": meta.get("user"),
+            "recording_type": "nasal breathing",
+            "respiratory_rate": num(unit.get("respiratory_rate")),
+        }
+    )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import (
     SourceError,
@@ -12,6 +14,14 @@ from acula_pipeline.sources.base import (
     first_listings,
     recording_row,
     register,
+)
+from acula_pipeline.sources.vocab import (
+    Fact,
+    Facts,
+    Value,
+    clean,
+    missing,
+    register_vocabulary,
 )
 
 # REFERENCE.csv: 1 = abnormal, -1 = normal (not 1/0).
@@ -109,3 +119,17 @@ def scan_physionet2016(root: Path, dataset: str, is_synthetic: bool) -> SourceSc
                 labels={"diagnosis": LABELS[entry["label"]]},
             )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+VOCABULARY = {
+    "heart_sounds": Fact("label", {v: Value(v.lower()) for v in LABELS.values()}),
+}
+
+
+@register_vocabulary("physionet2016", ("heart_sounds",), VOCABULARY)
+def physionet2016_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a PhysioNet 2016 heart-sound record."""
+    dx = unit.get("diagnosis")
+    return clean({"heart_sounds": None if missing(dx) else str(dx).lower()})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import (
     SourceError,
@@ -13,6 +15,14 @@ from acula_pipeline.sources.base import (
     recording_row,
     register,
     require_columns,
+)
+from acula_pipeline.sources.vocab import (
+    TEXT,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    register_vocabulary,
 )
 
 SEVERITIES = frozenset(f"COPD{k}" for k in range(5))
@@ -75,3 +85,29 @@ def scan_respiratory_tr(root: Path, dataset: str, is_synthetic: bool) -> SourceS
             labels={"diagnosis": severity[m["patient"]]},
         )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+VOCABULARY = {
+    "copd_severity": Fact("grade", {v: Value(v) for v in sorted(SEVERITIES)}),
+    "chest_location": TEXT,
+    "patient_id": TEXT,
+}
+
+
+@register_vocabulary("respiratory_tr", ("copd_severity",), VOCABULARY)
+def respiratory_tr_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a Respiratory@TR lung-sound channel."""
+    site = str(unit.get("body_site") or "")
+    return clean(
+        {
+            "patient_id": meta.get("patient"),
+            "chest_location": (
+                f"{'left' if site[:1] == 'L' else 'right'} chest (channel {site[1:]})"
+                if len(site) == 2
+                else None
+            ),
+            "copd_severity": unit.get("diagnosis"),
+        }
+    )

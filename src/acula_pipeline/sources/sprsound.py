@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from acula_pipeline.sources.base import SourceScan, audio_files, recording_row, register
+from acula_pipeline.sources.vocab import (
+    AGE_YEARS,
+    SEX,
+    TEXT,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    num,
+    register_vocabulary,
+)
 
 RECORD_CLASSES = frozenset({"Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"})
 EVENTS = frozenset(
@@ -139,3 +151,51 @@ def scan_sprsound(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             },
         )
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+SOUND_CLASS = Fact(
+    "label",
+    {
+        "Normal": Value("normal (no adventitious sounds)"),
+        "CAS": Value("continuous adventitious sounds (CAS)"),
+        "DAS": Value("discontinuous adventitious sounds (DAS)"),
+        "CAS & DAS": Value(
+            "continuous and discontinuous adventitious sounds (CAS and DAS)"
+        ),
+        "Poor Quality": Value("poor quality (not assessable)"),
+    },
+)
+VOCABULARY = {
+    "sound_class": SOUND_CLASS,
+    "events": TEXT,
+    "age_years": AGE_YEARS,
+    "sex": SEX,
+    "chest_location": TEXT,
+    "patient_id": TEXT,
+}
+
+
+@register_vocabulary("sprsound", ("sound_class",), VOCABULARY)
+def sprsound_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a SPRSound paediatric lung-sound recording."""
+    events = sorted(
+        {
+            str(e["type"]).lower()
+            for e in meta.get("events", [])
+            if e["type"] != "Normal"
+        }
+    )
+    return clean(
+        {
+            "patient_id": meta.get("patient"),
+            "age_years": num(unit.get("age_years")),
+            "sex": unit.get("sex"),
+            "chest_location": (
+                f"{unit['body_site']} chest" if unit.get("body_site") else None
+            ),
+            "sound_class": SOUND_CLASS.text(unit.get("sound_class")),
+            "events": events,
+        }
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import (
     SourceError,
@@ -14,6 +16,16 @@ from acula_pipeline.sources.base import (
     recording_row,
     register,
     require_columns,
+)
+from acula_pipeline.sources.vocab import (
+    SEX,
+    TEXT,
+    Fact,
+    Facts,
+    Value,
+    clean,
+    missing,
+    register_vocabulary,
 )
 
 RESULTS = {"Positive": "positive", "Negative": "negative"}
@@ -133,3 +145,36 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
         if name not in listed:
             scan.reject(dataset, path, f"audio file not listed in {audio_path.name}")
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+RECORDING = Fact(
+    "text",
+    {
+        "exhalation": Value("exhalation"),
+        "cough": Value("cough"),
+        "three_cough": Value("three coughs"),
+        "sentence": Value("read sentence"),
+    },
+)
+VOCABULARY = {
+    "covid_status": Fact("label", {v: Value(f"{v} (test)") for v in RESULTS.values()}),
+    "recording_type": RECORDING,
+    "sex": SEX,
+    "participant_id": TEXT,
+}
+
+
+@register_vocabulary("uk_covid19", ("covid_status",), VOCABULARY)
+def uk_covid19_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a UK COVID-19 Vocal Audio recording."""
+    result = unit.get("covid_status")
+    return clean(
+        {
+            "participant_id": meta.get("participant_identifier"),
+            "recording_type": RECORDING.text(unit.get("recording_type")),
+            "sex": unit.get("sex"),
+            "covid_status": None if missing(result) else f"{result} (test)",
+        }
+    )

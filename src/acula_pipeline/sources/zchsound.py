@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from acula_pipeline.sources.base import (
     SourceError,
@@ -14,6 +16,13 @@ from acula_pipeline.sources.base import (
     recording_row,
     register,
     require_columns,
+)
+from acula_pipeline.sources.vocab import (
+    Fact,
+    Facts,
+    Value,
+    clean,
+    register_vocabulary,
 )
 
 DIAGNOSES = frozenset({"NORMAL", "ASD", "PDA", "PFO", "VSD"})
@@ -91,3 +100,28 @@ def scan_zchsound(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
         if name not in listed:
             scan.reject(dataset, path, "recording not listed in any details CSV")
     return scan
+
+
+# ---------------------------------------------------------------- vocabulary
+
+DEFECT = Fact(
+    "label",
+    {
+        "NORMAL": Value("no defect (normal)"),
+        "ASD": Value("atrial septal defect (ASD)", r"\batrial septal defect|\basd\b"),
+        "PDA": Value(
+            "patent ductus arteriosus (PDA)", r"\bpatent ductus arteriosus|\bpda\b"
+        ),
+        "PFO": Value("patent foramen ovale (PFO)", r"\bpatent foramen ovale|\bpfo\b"),
+        "VSD": Value(
+            "ventricular septal defect (VSD)", r"\bventricular septal defect|\bvsd\b"
+        ),
+    },
+)
+VOCABULARY = {"congenital_defect": DEFECT}
+
+
+@register_vocabulary("zchsound", ("congenital_defect",), VOCABULARY)
+def zchsound_facts(unit: Mapping[str, Any], meta: Mapping[str, Any]) -> Facts:
+    """Facts of a ZCHSound paediatric heart-sound recording."""
+    return clean({"congenital_defect": DEFECT.text(unit.get("diagnosis"))})
