@@ -226,6 +226,34 @@ def test_report_count_and_pass_rate(tables, params, gx):
     ), rate
 
 
+def test_units_dropped_for_failing_count_against_the_pass_rate(tables, params, gx):
+    """With reports.on_failure: drop, the kept reports all passed; the units the
+    checks dropped still count, so the gate sees the backend's real rate."""
+    rep = tables["reports"].copy()
+    n = len(rep)
+    res = gx.validate("reports", *reports_suite(rep, n, params.reports))
+    assert not res.critical
+    dropped = pd.DataFrame(
+        {
+            "unit_id": [f"dropped-{i}" for i in range(n)],
+            "subject_id": "s",
+            "dataset": "synthetic_circor",
+            "stage": "checks",
+            "reason": "dropped: no_contradiction; murmur stated as negative, metadata "
+            "says Present",
+        }
+    )
+    res = gx.validate("reports", *reports_suite(rep, n, params.reports, None, dropped))
+    msgs = critical(res)
+    assert len(msgs) == 1, msgs  # the kept reports pass everything else
+    assert msgs[0].endswith(
+        f": 50.0% of {2 * n} reports passed every check on the backend's text ({n} of "
+        "them dropped for failing, reports.on_failure: drop), below "
+        "validate.reports.min_pass_rate = 90%; most common failed checks: "
+        f"no_contradiction ({n})"
+    ), msgs[0]
+
+
 def test_template_fallbacks_over_the_share_warn_with_the_makeup(tables, params, gx):
     """Fallback reports above validate.reports.max_fallback_share are a warning (by
     default) naming the share, the parameter and each dataset's count."""

@@ -7,6 +7,7 @@ one carrying a severity: ``critical`` fails the run, ``warning`` is reported.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +19,9 @@ from great_expectations.expectations.row_conditions import Column
 from pydantic import BaseModel, ConfigDict, Field
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.reports.checks import CheckCfg
+from acula_pipeline.reports.checks import CHECKS, CheckCfg
 from acula_pipeline.reports.generate import FALLBACK
+from acula_pipeline.reports.judge import JUDGE
 from acula_pipeline.sources import LABEL_VALUES
 
 Severity = Literal["critical", "warning"]
@@ -328,30 +330,66 @@ def features_suite(
     return stats, ex, "segment_id"
 
 
+def _dropped_rows(dropped: pd.DataFrame) -> pd.DataFrame:
+    """Units whose backend report failed its checks and was dropped
+    (``reports.on_failure: drop``), as rows of the pass-rate: not passed, with the
+    checks their reason names failed."""
+    checks = [*CHECKS, JUDGE]
+    rows = []
+    for r in dropped.to_dict("records"):
+        named = set(re.split(r";\s*|:\s*", str(r.get("reason", ""))))
+        rows.append(
+            {
+                "unit_id": r.get("unit_id"),
+                "dataset": r.get("dataset"),
+                "kept": False,
+                "backend_passed": False,
+                **{f"check_{c}": (False if c in named else None) for c in checks},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def reports_suite(
     reports: pd.DataFrame,
     expected_rows: int | None,
     cfg: ReportsCfg,
     makeup: dict[str, dict[str, Any]] | None = None,
+    dropped: pd.DataFrame | None = None,
 ) -> HintedSuite:
     """One non-empty, well-bounded, marker-free report per unit; faithful, varied;
-    few template fallbacks (``makeup``: the reports summary's ``corpus``)."""
+    few template fallbacks (``makeup``: the reports summary's ``corpus``).
+
+    The backend's pass rate is over every report it wrote: with ``dropped`` (the
+    rejects of stage ``checks``), the units dropped for failing their checks count as
+    failures, so ``on_failure: drop`` cannot hide a failing backend. They are rows of
+    the table with ``kept`` false; every other expectation reads the kept rows only.
+    """
     t = reports.copy()
+    t["kept"] = True
+    if dropped is not None and len(dropped):
+        t = pd.concat([t, _dropped_rows(dropped)], ignore_index=True)
     t["backend_passed_rate"] = t["backend_passed"].astype(float)
     t["template_fallback"] = (t["source"] == FALLBACK).astype(float)
+    n_dropped = int((~t["kept"].astype(bool)).sum())
+    kept: dict[str, Any] = (
+        {"row_condition": Column("kept") == True} if n_dropped else {}  # noqa: E712
+    )
     ex: list[Any] = [
         gxe.ExpectColumnValuesToBeUnique(column="unit_id", severity=CRITICAL),
-        gxe.ExpectColumnValuesToNotBeNull(column="report", severity=CRITICAL),
+        gxe.ExpectColumnValuesToNotBeNull(column="report", severity=CRITICAL, **kept),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="report",
             min_value=cfg.min_chars,
             max_value=cfg.max_chars,
             severity=CRITICAL,
+            **kept,
         ),
         gxe.ExpectColumnValuesToNotMatchRegexList(
             column="report",
             regex_list=[f"(?i){m}" for m in cfg.error_markers],
             severity=CRITICAL,
+            **kept,
         ),
         gxe.ExpectColumnMeanToBeBetween(
             column="backend_passed_rate",
@@ -362,16 +400,21 @@ def reports_suite(
             column="report",
             min_value=1.0 - cfg.max_duplicate_ratio,
             severity=CRITICAL,
+            **kept,
         ),
         gxe.ExpectColumnMeanToBeBetween(
             column="template_fallback",
             max_value=cfg.max_fallback_share,
             severity=FailureSeverity(cfg.fallback_severity),
+            **kept,
         ),
     ]
     if expected_rows is not None:
         ex.insert(
-            0, gxe.ExpectTableRowCountToEqual(value=expected_rows, severity=CRITICAL)
+            0,
+            gxe.ExpectTableRowCountToEqual(
+                value=expected_rows + n_dropped, severity=CRITICAL
+            ),
         )
     return t, ex, "unit_id", _report_hints(t, cfg, makeup)
 
@@ -381,6 +424,7 @@ def _report_hints(
 ) -> dict[str, str]:
     """What a failed pass-rate or fallback expectation means, in numbers."""
     failed = t[~t["backend_passed"].astype(bool)]
+    dropped = int((~t["kept"].astype(bool)).sum()) if "kept" in t else 0
     counts = {
         c.removeprefix("check_"): int(failed[c].eq(False).sum())
         for c in t.columns
@@ -389,12 +433,19 @@ def _report_hints(
     top = sorted(((n, c) for c, n in counts.items() if n), key=lambda x: -x[0])[:3]
     rate = float(t["backend_passed_rate"].mean()) if len(t) else float("nan")
     pass_rate = (
-        f"{rate:.1%} of {len(t)} reports passed every check on the backend's text, "
+        f"{rate:.1%} of {len(t)} reports passed every check on the backend's text"
+        + (
+            f" ({dropped} of them dropped for failing, reports.on_failure: drop)"
+            if dropped
+            else ""
+        )
+        + ", "
         f"below validate.reports.min_pass_rate = {cfg.min_pass_rate:.0%}; "
         "most common failed checks: "
         + (", ".join(f"{c} ({n})" for n, c in top) or "none recorded")
     )
-    share = float(t["template_fallback"].mean()) if len(t) else float("nan")
+    k = t[t["kept"].astype(bool)] if "kept" in t else t
+    share = float(k["template_fallback"].mean()) if len(k) else float("nan")
     per_dataset = (
         "; ".join(
             f"{ds} {m['fallback_template']}/{m['units']}"

@@ -91,12 +91,14 @@ def validate_features(
 
 def validate_reports(
     reports: pd.DataFrame,
+    report_rejects: pd.DataFrame,
     reports_summary: dict[str, Any],
     session: GXSession,
     params: ValidateParams,
 ) -> dict[str, Any]:
     """Suite ``reports``: one per unit that was not rejected or held out for
-    evaluation."""
+    evaluation; the backend's pass rate counts the units dropped for failing their
+    checks."""
     expected = (
         int(reports_summary["units"])
         - int(reports_summary["rejected"])
@@ -108,7 +110,8 @@ def validate_reports(
             "Validate: the alignment corpus: %s",
             describe_makeup(makeup, str(reports_summary.get("backend"))),
         )
-    suite = reports_suite(reports, expected, params.reports, makeup)
+    dropped = report_rejects[report_rejects["stage"] == "checks"]
+    suite = reports_suite(reports, expected, params.reports, makeup, dropped)
     result = session.validate("reports", *suite).as_dict()
     return result | ({"corpus": makeup} if makeup else {})
 

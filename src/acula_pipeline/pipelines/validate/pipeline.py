@@ -58,7 +58,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=validate_reports,
-                inputs=["reports", "reports_summary", "validation_session", P],
+                inputs=[
+                    "reports",
+                    "report_rejects",
+                    "reports_summary",
+                    "validation_session",
+                    P,
+                ],
                 outputs="reports_validation",
                 name="validate_reports_node",
             ),
