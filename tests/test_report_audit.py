@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from click.testing import CliRunner
 
 from acula_pipeline.commands import main
@@ -119,3 +120,71 @@ def test_a_quarantined_patient_is_named_with_the_reason(real_copy):
     )
     assert reasons["49568"].startswith("quarantined by the circor2022 adapter: ")
     assert audit.counts["unmatched"] == 2
+
+
+def test_a_circor_run_with_the_file_backend_states_its_makeup_and_gate(
+    real_samples, tmp_path
+):
+    """The real CirCor excerpt through the ``file`` backend, reports keyed by patient
+    id: the corpus make-up counts the backend's reports, the template fallbacks and
+    the dropped units, and the pass-rate gate names its rate, threshold, parameter
+    and the most common failed checks."""
+    from acula_pipeline.reports import ReportCache, write_reports
+    from acula_pipeline.reports.summary import corpus_makeup, describe_makeup
+    from acula_pipeline.validation import GXSession, ValidateParams
+    from acula_pipeline.validation.suites import reports_suite
+
+    from .conftest import REPO
+    from .reports_support import params, units_from
+
+    units = units_from({"circor2022": (real_samples / "circor2022", False)})
+    corpus = _corpus(tmp_path)
+    file_cfg = {
+        "path": str(corpus),
+        "match_on": "subject_id",
+        "key_column": "pid",
+        "text_column": "text",
+    }
+    runs = {
+        policy: write_reports(
+            units,
+            params(backend="file", file=file_cfg, on_failure=policy),
+            ReportCache(tmp_path / policy),
+        )
+        for policy in ("fallback_template", "drop")
+    }
+    by_patient = units.groupby("subject_id")["unit_id"].count()
+    bad = by_patient["circor2022:49595"] + by_patient["circor2022:29045"]
+    good = by_patient["circor2022:49568"]
+    missing = len(units) - bad - good  # patients the corpus has no report for
+    fb = runs["fallback_template"]
+    m = corpus_makeup(fb.reports, fb.rejects)["circor2022"]
+    assert m == {
+        "units": len(units),
+        "from_backend": good,
+        "fallback_template": bad + missing,
+        "dropped": 0,
+        "fallback_share": round((bad + missing) / len(units), 4),
+    }
+    assert describe_makeup({"circor2022": m}, "file").startswith(
+        f"circor2022: {len(units)} units: {good} from file, {bad + missing} template "
+        "fallback"
+    )
+    dr = runs["drop"]
+    assert corpus_makeup(dr.reports, dr.rejects)["circor2022"]["dropped"] == (
+        bad + missing
+    )
+    # the gate: with drop, the dropped units count against the backend's rate
+    raw = yaml.safe_load((REPO / "conf/base/parameters_validate.yml").read_text())
+    cfg = ValidateParams.model_validate(raw["validate"]).reports
+    checks = dr.rejects[dr.rejects["stage"] == "checks"]
+    suite = reports_suite(dr.reports, len(dr.reports), cfg, None, checks)
+    res = GXSession(docs_dir=None).validate("reports", *suite)
+    (msg,) = [
+        f.describe() for f in res.critical if "backend_passed_rate" in f.describe()
+    ]
+    n = len(dr.reports) + len(checks)
+    assert f"{len(dr.reports) / n:.1%} of {n} reports passed every check" in msg
+    assert "below validate.reports.min_pass_rate = 90%" in msg
+    assert f"({len(checks)} of them dropped for failing" in msg
+    assert "most common failed checks: no_recommendation (" in msg
