@@ -12,7 +12,7 @@ medspaCy is not a dependency of the project (it pins spaCy 3.7 and numpy < 2); r
 in its own environment:
 
     python -m venv /tmp/ctx && /tmp/ctx/bin/pip install medspacy "numpy<2" "pandas<2.3" \\
-        httpx tenacity tqdm pyyaml matplotlib pydantic
+        httpx tenacity tqdm pyyaml matplotlib pydantic soundfile
     PYTHONPATH=src /tmp/ctx/bin/python benchmarks/report_checks_context.py
 """
 

@@ -445,6 +445,16 @@ def test_readings_from_the_held_out_set(adapter, facts, text, failed):
     assert {c for c, ok in res.passed.items() if not ok} - {"length"} == failed, res
 
 
+def test_a_hedged_diagnosis_beyond_the_metadata_is_still_flagged():
+    facts = {"diagnosis": "COPD", "crackles": "present", "wheezes": "absent"}
+    base = "A man with COPD. Crackles are heard; wheezes are absent."
+    assert CHECK(base, facts, "icbhi2017").ok
+    res = CHECK(base + " Pneumonia is also likely.", facts, "icbhi2017")
+    assert "states diagnosis Pneumonia as possible, metadata says COPD" in res.problems
+    res = CHECK("A man with COPD. Crackles may be present.", facts, "icbhi2017")
+    assert "does not state crackles (present)" in res.problems
+
+
 def test_no_added_sounds_means_neither_crackles_nor_wheezes():
     facts = {"crackles": "absent", "wheezes": "absent"}
     for text in (
@@ -475,6 +485,11 @@ def test_recommendations_allowed_when_configured():
         ("no crackles or wheezes", ["negative"]),
         ("crackles and no wheezes", ["positive"]),
         ("neither crackles nor wheezes", ["negative"]),
+        # hedges and hypotheticals state neither presence nor absence
+        ("possible crackles", ["uncertain"]),
+        ("crackles may be present", ["uncertain"]),
+        ("if crackles are heard, they are fine", ["uncertain"]),
+        ("crackles cannot be excluded", ["uncertain"]),
         ("wheezes, without crackles", ["negative"]),
         ("crackles were not detected", ["negative"]),
         ("presence of crackles is uncertain", ["uncertain"]),

@@ -137,7 +137,13 @@ _UNCERTAIN = re.compile(
     r"not (?:assessable|evaluable|determinable)|"
     # "of insufficient quality to assess for a murmur", "unable to assess"
     r"(?:insufficient|inadequate|poor|limited)(?: \w+){0,2} (?:to assess|for assessment)|"
-    r"unable to (?:assess|determine|evaluate))\b"
+    r"unable to (?:assess|determine|evaluate)|"
+    # hedges and hypotheticals: "a possible murmur", "crackles may be present", "if a
+    # murmur is present", "a murmur cannot be excluded": not a statement either way
+    r"possible|possibly|probable|probably|likely|suspected|suspicious|questionable|"
+    r"equivocal|(?:may|might|could)(?: also)? (?:be|have|represent)|"
+    r"(?:cannot|can't|could not|can not) be (?:excluded|ruled out)|"
+    r"if|whether)\b"
 )
 
 
@@ -281,11 +287,13 @@ def _label(name: str, spec: Fact, voc: Vocabulary) -> FactCheck | None:
         parts = str(value).split(" + ")
         found: dict[str, bool] = {}
         for t, term in terms.items():
-            positive = "positive" in mentions(text, term)
+            said = mentions(text, term)
             if t in parts:
-                found[t] = positive
-            elif positive:
+                found[t] = "positive" in said
+            elif "positive" in said:
                 problems.append(f"states {name} {t}, metadata says {value}")
+            elif "uncertain" in said:  # "pneumonia is also likely": still beyond
+                problems.append(f"states {name} {t} as possible, metadata says {value}")
         reflected = all(found.values()) if found else None
         return reflected, problems
 
