@@ -19,6 +19,15 @@ for _k, _v in {
     os.environ.setdefault(_k, _v)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_digest_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """File digests (``runtime.file_digest``) are remembered in a folder of the
+    session's, not the user's ``~/.cache``; child processes inherit it."""
+    os.environ["ACULA_CACHE_DIR"] = str(tmp_path_factory.mktemp("acula_cache"))
+
+
 REAL = Path(
     os.environ.get("ACULA_REAL_SAMPLES", REPO.parent / "shared" / "real_samples")
 )

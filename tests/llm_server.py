@@ -2,7 +2,7 @@
 
 Answers come from a table keyed by the first user message; a per-key plan of
 behaviours (``429``, ``500``, ``malformed_body``, ``malformed_json``, ``hang``,
-``refusal``, ``ok``) scripts the successive attempts, so tests know exactly how many
+``trickle`` (the whole answer one byte at a time), ``refusal``, ``ok``) scripts the successive attempts, so tests know exactly how many
 requests each report should take.
 """
 
@@ -27,6 +27,7 @@ class FakeLLM:
         plans: dict[str, list[str]] | None = None,
         latency_s: float = 0.0,
         hang_s: float = 2.0,
+        trickle_s: float = 0.02,
         status: int | None = None,
         content_fn: Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
@@ -36,6 +37,7 @@ class FakeLLM:
         self.plans = plans or {}
         self.latency_s = latency_s
         self.hang_s = hang_s
+        self.trickle_s = trickle_s  # seconds per byte of a "trickle" answer
         self.status = status  # answer every request with this status
         self.attempts: Counter[str] = Counter()
         self.requests = 0
@@ -64,6 +66,25 @@ class FakeLLM:
         if retry:
             return "ok"
         return plan[n] if n < len(plan) else "ok"
+
+    @staticmethod
+    def _payload(report: str, content: str | None = None) -> dict[str, Any]:
+        """A chat-completions answer carrying ``content`` (default: the report as
+        JSON)."""
+        if content is None:
+            content = json.dumps({"report": report})
+        return {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 20},
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         llm = self
@@ -127,6 +148,16 @@ class FakeLLM:
                 elif what == "hang":
                     time.sleep(llm.hang_s)
                     self._send(200, b"{}")
+                elif what == "trickle":  # a whole answer, one byte at a time
+                    body = json.dumps(llm._payload(llm.answers.get(key, ""))).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(llm.trickle_s)
                 else:
                     report = llm.answers.get(key, "")
                     if what == "refusal":
@@ -138,18 +169,7 @@ class FakeLLM:
                         if llm.content_fn
                         else json.dumps({"report": report})
                     )
-                    payload = {
-                        "id": "x",
-                        "object": "chat.completion",
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": content},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 50, "completion_tokens": 20},
-                    }
+                    payload = llm._payload(report, content)
                     self._send(200, json.dumps(payload).encode())
 
         return Handler

@@ -261,3 +261,35 @@ def test_sigkill_midway_then_resume(units, tmp_path):
     assert llm.requests - before == n - k
     assert len(run.reports) == len(units) and run.reports["unit_id"].is_unique
     assert (run.reports["source"] == "openai").all()
+
+
+def test_timeout_bounds_the_whole_request_not_each_read(units, tmp_path):
+    """A server sending its answer one byte at a time never lets a read time out;
+    ``timeout_s`` still ends the request (it used to wait for the whole answer)."""
+    one = units.head(1)
+    p = openai_params("http://unused")
+    answers = answers_for(one, p)
+    plans = {k: ["trickle"] for k in answers}  # ~300 bytes at 10 ms each: ~3 s
+    with FakeLLM(answers, plans, trickle_s=0.01) as llm:
+        p = openai_params(llm.url, timeout_s=0.3, max_attempts=1)
+        run = write_reports(one, p, ReportCache(tmp_path))
+    assert run.stats["backend_failed"] == 1
+    assert run.stats["without_backend_report"] == one["unit_id"].tolist()
+    assert (run.reports["source"] == "fallback_template").all()
+    assert "no complete answer within 0.3 s" in run.reports["backend_problems"].iloc[0]
+
+
+def test_a_huge_answer_is_refused_and_never_cached(units, tmp_path):
+    one = units.head(1)
+    p = openai_params("http://unused")
+    answers = {k: "A murmur. " * 50_000 for k in answers_for(one, p)}  # ~500 kB
+    with FakeLLM(answers) as llm:
+        p = openai_params(llm.url, max_response_bytes=100_000)
+        cache = ReportCache(tmp_path)
+        run = write_reports(one, p, cache)
+        assert llm.requests == 1  # refused, not retried
+    assert len(cache) == 0
+    assert (
+        "answer larger than reports.openai.max_response_bytes = 100000"
+        in (run.reports["backend_problems"].iloc[0])
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sqlite3
 from pathlib import Path
 
 
@@ -15,17 +17,78 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _digest_store() -> Path | None:
+    """Where file digests are remembered: ``$ACULA_CACHE_DIR`` or
+    ``~/.cache/acula_pipeline`` (None when it cannot be created)."""
+    root = Path(
+        os.environ.get("ACULA_CACHE_DIR") or Path.home() / ".cache" / "acula_pipeline"
+    )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return root / "file_digests.sqlite"
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content, remembered by (absolute path, size, mtime) as
+    DVC does, so a multi-gigabyte weight file is read once, not on every run."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    store = _digest_store()
+    db = None
+    if store is not None:
+        try:
+            db = sqlite3.connect(store, timeout=30)
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size "
+                "INTEGER, mtime_ns INTEGER, sha256 TEXT)"
+            )
+            row = db.execute(
+                "SELECT sha256 FROM digests WHERE path=? AND size=? AND mtime_ns=?", key
+            ).fetchone()
+            if row:
+                db.close()
+                return str(row[0])
+        except sqlite3.Error:
+            db = None
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if db is not None:
+        try:
+            with db:
+                db.execute(
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?)", (*key, digest)
+                )
+        except sqlite3.Error:
+            pass  # a read-only cache folder: the digest is recomputed next time
+        finally:
+            db.close()
+    return digest
+
+
 def model_folder_fingerprint(path: str | Path, *extra: str) -> str:
-    """Hash of a Hugging Face model folder: its config and its weight files' names
-    and sizes (hashing the weights themselves would cost seconds per run), plus any
-    ``extra`` strings (pooling, …). Changes when the model does."""
+    """Hash of a model folder's content: every file in it (config, weights,
+    tokenizer, pooling settings), by content digest (``file_digest``), plus any
+    ``extra`` strings (pooling, …). Changes when the model does, even when new
+    weights have the old names and sizes."""
     path = Path(path)
     h = hashlib.sha256("|".join(extra).encode())
-    cfg = path / "config.json"
-    if cfg.is_file():
-        h.update(cfg.read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    files = sorted(
+        f
+        for f in path.rglob("*")
+        if f.is_file()
+        and f.suffix != ".pyc"
+        and not any(
+            p.startswith(".") or p == "__pycache__" for p in f.relative_to(path).parts
+        )
+    )
+    for f in files:
+        h.update(f"{f.relative_to(path).as_posix()}:{file_digest(f)}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -34,8 +97,4 @@ def path_fingerprint(path: str | Path) -> str:
     path = Path(path)
     if path.is_dir():
         return model_folder_fingerprint(path)
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_digest(path)[:16]

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Protocol
 
@@ -55,7 +56,8 @@ class EmbeddingCache:
                 with np.load(self.path) as z:
                     keys = json.loads(str(z["keys"]))
                     self._store = dict(zip(keys, z["vectors"], strict=True))
-            except (OSError, ValueError, KeyError) as e:  # a damaged cache file
+            # a damaged cache file: truncated (BadZipFile, EOFError), not ours
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
                 aside = self.path.with_suffix(".corrupt")
                 log.warning(
                     "Teacher cache %s is unreadable (%s); moved to %s, "

@@ -52,7 +52,8 @@ class OpenAICfg(BaseModel):
     credentials_key: str = "openai_compatible"
     json_mode: bool = True  # response_format json_object; the report is in "report"
     concurrency: int = Field(default=8, ge=1)
-    timeout_s: float = Field(default=60.0, gt=0)  # per request
+    timeout_s: float = Field(default=60.0, gt=0)  # the whole request, not each read
+    max_response_bytes: int = Field(default=1_000_000, ge=1_000)  # larger: refused
     max_attempts: int = Field(default=5, ge=1)  # per report, first try included
     backoff_s: float = Field(default=0.5, ge=0)  # exponential backoff multiplier
     backoff_max_s: float = Field(default=30.0, ge=0)
@@ -179,26 +180,27 @@ class OpenAIBackend:
         self._limiter.acquire()
         self._count("http_requests")
         try:
-            resp = self._client.post("/chat/completions", json=body)
+            resp, raw = self._exchange(body)
         except httpx.TimeoutException as exc:
             raise TransientError(f"timeout after {c.timeout_s} s") from exc
         except httpx.TransportError as exc:
             raise TransientError(f"connection error: {exc}") from exc
+        text = raw.decode("utf-8", errors="replace")
         if resp.status_code in (401, 403, 404):
             raise BackendConfigError(
                 f"{c.base_url}/chat/completions answered {resp.status_code} "
-                f"({resp.text[:200]!r}); check reports.openai.base_url, model and "
+                f"({text[:200]!r}); check reports.openai.base_url, model and "
                 f"the API key ({c.api_key_env} or {c.credentials_file})"
             )
         if resp.status_code in (408, 409, 425, 429) or resp.status_code >= 500:
             raise TransientError(f"HTTP {resp.status_code}", _retry_after(resp))
         if resp.status_code != 200:
-            raise RequestFailed(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            raise RequestFailed(f"HTTP {resp.status_code}: {text[:200]}")
         try:
-            payload = resp.json()
+            payload = json.loads(raw)
             content = payload["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise TransientError(f"malformed response: {resp.text[:120]!r}") from exc
+            raise TransientError(f"malformed response: {text[:120]!r}") from exc
         text = self._parse_content(content)
         usage = payload.get("usage") or {}
         pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
@@ -207,6 +209,26 @@ class OpenAIBackend:
         if ct:
             self._count("completion_tokens", int(ct))
         return Generation(req.key, text, None, pt, ct)
+
+    def _exchange(self, body: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+        """POST and read the answer under one deadline (``timeout_s`` for the whole
+        request: a server trickling bytes cannot hold a worker) and a size cap
+        (``max_response_bytes``: a huge answer is refused, never cached)."""
+        c = self.cfg
+        deadline = time.monotonic() + c.timeout_s
+        with self._client.stream("POST", "/chat/completions", json=body) as resp:
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > c.max_response_bytes:
+                    raise RequestFailed(
+                        f"answer larger than reports.openai.max_response_bytes = "
+                        f"{c.max_response_bytes}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TransientError(f"no complete answer within {c.timeout_s} s")
+                chunks.append(chunk)
+        return resp, b"".join(chunks)
 
     def _parse_content(self, content: Any) -> str:
         if not isinstance(content, str):
