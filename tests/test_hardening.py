@@ -93,3 +93,70 @@ def test_a_damaged_teacher_cache_is_set_aside(tmp_path, caplog, damage):
     assert first.path.with_suffix(".corrupt").exists()
     again.embed(["a"])
     assert again.forward_texts == 1
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def _trainer(folder, model=None):
+    from acula_pipeline.training.engine import TrainCfg, Trainer
+
+    from .test_training import CFG, objective
+
+    return Trainer(model or objective(), TrainCfg(**CFG), folder, {"x": 1})
+
+
+class _Planted:
+    """Unpickling this writes a file: what a crafted checkpoint could do."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_carrying_code_is_refused_unrun(tmp_path):
+    """Defect 3: checkpoints were loaded with weights_only=False; a crafted
+    ``last.pt`` wrote a file and the run went on."""
+    import torch
+
+    from acula_pipeline.training.engine import CheckpointRefused
+
+    from .test_training import data
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    torch.save(
+        {"config": {"x": 1}, "step": 0, "x": _Planted(marker)}, folder / "last.pt"
+    )
+    with pytest.raises(CheckpointRefused, match=str(folder / "last.pt")):
+        _trainer(folder).fit(data())
+    assert not marker.exists()
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_the_previous_one_used(
+    tmp_path, caplog
+):
+    caplog.set_level("INFO")
+    """Defect 10: a truncated ``last.pt`` blocked every rerun with a bare
+    PytorchStreamReader error. It is set aside, named, and the run resumes from the
+    checkpoint before it (kept as previous.pt)."""
+    from .test_training import data
+
+    folder = tmp_path / "ckpt"
+    first = _trainer(folder)
+    first.fit(data())
+    last = folder / "last.pt"
+    assert (folder / "previous.pt").exists()
+    last.write_bytes(last.read_bytes()[:1000])
+    again = _trainer(folder)
+    assert again.load_checkpoint()
+    assert "unreadable" in caplog.text and str(last) in caplog.text
+    assert last.with_suffix(".corrupt").exists()
+    assert 0 < again.step <= first.step  # the checkpoint before the last
+    assert f"Resumed from {folder / 'previous.pt'}" in caplog.text
+    # no previous either: start afresh
+    (folder / "previous.pt").write_bytes(b"")
+    assert not _trainer(folder).load_checkpoint()

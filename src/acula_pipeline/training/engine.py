@@ -17,7 +17,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -120,6 +123,10 @@ def batch_len(batch: Any) -> int:
     return len(batch)
 
 
+class CheckpointRefused(RuntimeError):
+    """A checkpoint holds more than tensors and plain data; it is not loaded."""
+
+
 class Trainer:
     """Trains ``model``, whose ``forward(batch)`` returns ``{"loss": ..., terms}``."""
 
@@ -203,16 +210,70 @@ class Trainer:
             "stopped": self.stopped,
             "extra": self.extra,
         }
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)  # atomic: a kill never leaves half a file
+        # A temporary name of its own (two writers never share one), then an atomic
+        # move: a kill never leaves half a file. The checkpoint it replaces is kept
+        # as previous.pt, the fallback when last.pt cannot be read.
+        fd, name = tempfile.mkstemp(dir=self.dir, prefix=".last.", suffix=".pt")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+            if self.checkpoint_path.exists():
+                self.checkpoint_path.replace(self.previous_path)
+            tmp.replace(self.checkpoint_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @property
+    def previous_path(self) -> Path:
+        return self.dir / "previous.pt"
+
+    def _read_checkpoint(self, path: Path) -> dict[str, Any] | None:
+        """A checkpoint's state, loaded without running code from it.
+
+        ``weights_only``: tensors and plain Python data only; a file that holds
+        anything else (a pickled object, as a crafted checkpoint would) is refused
+        with its path named. A damaged file (truncated, empty) is set aside with a
+        warning and None is returned.
+
+        Raises:
+            CheckpointRefused: The file holds objects that are not plain data.
+        """
+        try:
+            # On the CPU: RNG states must stay CPU byte tensors; load_state_dict
+            # copies weights and optimizer moments onto the parameters' device.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise CheckpointRefused(
+                f"checkpoint {path} holds objects that are not tensors or plain data; "
+                "refusing to load it (code could run from it): delete it to start "
+                f"afresh ({str(exc).splitlines()[0][:160]})"
+            ) from exc
+        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+            aside = path.with_suffix(".corrupt")
+            log.warning(
+                "Checkpoint %s is unreadable (%s); moved to %s",
+                path,
+                str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__,
+                aside,
+            )
+            if self.rank == 0:
+                path.replace(aside)
+            return None
+        if not isinstance(state, dict) or "config" not in state:
+            raise CheckpointRefused(f"checkpoint {path} is not one of ours")
+        return state
 
     def load_checkpoint(self) -> bool:
-        if not self.checkpoint_path.exists():
+        state = None
+        for path in (self.checkpoint_path, self.previous_path):
+            if path.exists():
+                state = self._read_checkpoint(path)
+                if state is not None:
+                    break
+        if state is None:
             return False
-        # On the CPU: RNG states must stay CPU byte tensors; load_state_dict copies
-        # weights and optimizer moments onto the parameters' device.
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         if state["config"] != self.config:
             log.warning(
                 "Checkpoint %s was made with another configuration; starting afresh",
@@ -229,7 +290,7 @@ class Trainer:
         self.curve = state["curve"]
         self.stopped = bool(state.get("stopped", False))
         self.extra = state.get("extra", {})
-        log.info("Resumed from %s at step %d", self.checkpoint_path, self.step)
+        log.info("Resumed from %s at step %d", path, self.step)
         return True
 
     # -- the loop
