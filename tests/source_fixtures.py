@@ -239,6 +239,12 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
     audio.append("P09999,,0,P09999_cough.wav")
     audio.append("P08888,P08888_exhalation.wav,0,")  # not in participant_metadata
     audio.append("P00000,,0,P00000_missing.wav")  # listed, no file
+    # listed twice: alike (read once), and with another file (quarantined)
+    audio.append(audio[3])  # P00002 again
+    wav(root / "audio" / "P00003_cough_b.wav", 48000, seconds, seed=7)
+    audio.append("P00003,P00003_exhalation.wav,123,P00003_cough_b.wav")
+    del labels["uk_covid19/P00003/cough"]
+    del metadata["uk_covid19/P00003/cough"]
     wav(root / "audio" / "stray.wav", 48000, seconds)  # on disk, listed nowhere
     # A listed name in two folders: ambiguous, both copies quarantined.
     wav(root / "audio_backup" / f"P{n - 1:05d}_cough.wav", 48000, seconds)
@@ -248,10 +254,12 @@ def uk_covid19(root: Path, n: int = 6, seconds: float = 1.0) -> Expect:
     (root / "audio_metadata.csv").write_text("\n".join(audio) + "\n")
     (root / "train_test_splits.csv").write_text("\n".join(splits) + "\n")
     return Expect(
-        recordings=2 * n - 1,
+        recordings=2 * n - 2,
         sample_rate=48000,
         labels=labels,
         quarantined={
+            "uk_covid19/P00003/cough": "listed more than once with different values: "
+            "audio_metadata.csv line 5 vs audio_metadata.csv line 12",
             "P09999_cough.wav": "covid_test_result 'Void'",
             "P08888_exhalation.wav": "is not in participant_metadata.csv",
             "P00000_missing.wav": "listed in audio_metadata.csv but missing",
@@ -588,15 +596,38 @@ def mmlung(root: Path, participants: int = 4, seconds: float = 1.0) -> Expect:
         ["M91", "./Trimmed_Data_from_phone/M91/Deep_Breath.wav", "", 3.1, 2.5, 0.8]
     )
     ws.append(["M92", "", "", 3.1, 2.5, 0.8])  # no recording path
+    # Traps: paths out of the root (relative and absolute); a participant listed
+    # twice alike (read once) and twice with other values (quarantined); one file
+    # listed for two participants (both quarantined, nothing is guessed).
+    outside = root.parent / f"{root.name}_outside" / "secret.wav"
+    wav(outside, 44100, seconds)
+    ws.append(["M93", f"../{outside.parent.name}/secret.wav", "", 3.1, 2.5, 0.8])
+    ws.append(["M94", str(outside), "", 3.1, 2.5, 0.8])
+    first = [c.value for c in ws[2]]
+    ws.append(first)  # M01 again, the same in every cell
+    m95 = "./Trimmed_Data_from_phone/M95/Deep_Breath.wav"
+    wav(root / m95, 44100, seconds, seed=95)
+    ws.append(["M95", m95, "", 3.1, 2.5, 0.8])
+    ws.append(["M95", m95, "", 3.3, 2.5, 0.76])
+    ws.append(["M96", "./Trimmed_Data_from_phone/M02/Deep_Breath.wav", "", 3, 2, 0.7])
+    del labels["mmlung/M02/deep_breath"]
     wb.save(root / "All_path.xlsx")
     return Expect(
-        recordings=2 * participants,
+        recordings=2 * participants - 1,
         sample_rate=44100,
         labels=labels,
         quarantined={
             "M90/Deep_Breath.wav": "is not three positive numbers",
             "M91/Deep_Breath.wav": "listed in All_path.xlsx line 7 but missing",
             "participant M92": "line 8: no recording path",
+            "participant M93": "line 9: '../",
+            "participant M94": "is outside the dataset root",
+            "mmlung/M95/deep_breath": "listed more than once with different values: "
+            "All_path.xlsx line 12 vs All_path.xlsx line 13",
+            "mmlung/M02/deep_breath": "the same file is listed for "
+            "mmlung/M02/deep_breath (All_path.xlsx line 3), mmlung/M96/deep_breath "
+            "(All_path.xlsx line 14)",
+            "mmlung/M96/deep_breath": "the same file is listed for",
         },
         subjects=participants,
     )

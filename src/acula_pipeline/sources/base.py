@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +297,55 @@ def first_listings(
                 f"({'; '.join(differ[:3])})"
             )
     return {k: v for k, (_, v) in first.items()}, conflicts
+
+
+def inside_root(root: Path, listed: str) -> Path | None:
+    """A path an index table lists, under ``root``; None when it leads outside
+    (absolute, through ``..``, or through a link that points out)."""
+    p = Path(listed)
+    if p.is_absolute():
+        return None
+    try:
+        (root / p).resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return Path(os.path.normpath(root / p))
+
+
+def add_listed_recordings(
+    scan: SourceScan, dataset: str, listed: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Recordings read from an index table, each listed once.
+
+    ``listed`` holds ``(recording_id, where, row)``: ``where`` names the file and
+    line, ``row`` the ``recording_row`` arguments. A recording listed again with the
+    same file and labels is read once. Listed again with another file or other
+    labels, or one file listed for two recordings, nothing about it can be trusted:
+    every recording involved is quarantined with the places named.
+    """
+
+    def values(row: dict[str, Any]) -> dict[str, Any]:
+        return {"path": str(row["path"]), **dict(sorted(row["labels"].items()))}
+
+    _, conflicts = first_listings((rid, where, values(r)) for rid, where, r in listed)
+    owners: dict[str, dict[str, str]] = {}  # file → {recording id: where}
+    for rid, where, r in listed:
+        owners.setdefault(str(r["path"]), {}).setdefault(rid, where)
+    done: set[str] = set()
+    for rid, _, r in listed:
+        if rid in done:
+            continue
+        done.add(rid)
+        reason = conflicts.get(rid)
+        shared = owners[str(r["path"])]
+        if reason is None and len(shared) > 1:
+            reason = "the same file is listed for " + ", ".join(
+                f"{other} ({where})" for other, where in shared.items()
+            )
+        if reason:
+            scan.reject(dataset, r["path"], reason, record=rid)
+            continue
+        recording_row(scan, **r)
 
 
 def scans_to_frames(

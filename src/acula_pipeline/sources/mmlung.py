@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ import pandas as pd
 from acula_pipeline.sources.base import (
     SourceError,
     SourceScan,
+    add_listed_recordings,
+    inside_root,
     read_table,
-    recording_row,
     register,
     require_columns,
     to_float,
@@ -76,6 +76,7 @@ def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     if not columns:
         raise SourceError(f"{sheet}: none of the path columns {sorted(RECORDINGS)}")
     id_col = next((c for c in ID_COLUMNS if c in table.columns), None)
+    listed: list[tuple[str, str, dict[str, Any]]] = []
     for n, row in enumerate(table.to_dict("records"), start=2):
         pid = row[id_col] if id_col else f"row{n:04d}"
         if not any(row[c] for c in columns):
@@ -106,7 +107,16 @@ def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
             if not row[col]:
                 continue
             kind, modality = RECORDINGS[col]
-            path = Path(os.path.normpath(root / row[col]))
+            path = inside_root(root, row[col])
+            if path is None:
+                scan.reject(
+                    dataset,
+                    row[col],
+                    f"{sheet.name} line {n}: {row[col]!r} is outside the dataset "
+                    f"root {root}",
+                    record=f"participant {pid}",
+                )
+                continue
             if not path.is_file():
                 scan.reject(
                     dataset,
@@ -114,19 +124,26 @@ def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                     f"listed in {sheet.name} line {n} but missing",
                 )
                 continue
-            recording_row(
-                scan,
-                dataset=dataset,
-                path=path,
-                recording_id=f"{dataset}/{pid}/{kind}",
-                subject_id=f"{dataset}:{pid}",
-                modality=modality,
-                body_site=None,
-                device="smartphone",
-                is_synthetic=is_synthetic,
-                metadata={"participant": pid, "recording": kind, **values},
-                labels=values | {"recording_type": kind},
+            rid = f"{dataset}/{pid}/{kind}"
+            listed.append(
+                (
+                    rid,
+                    f"{sheet.name} line {n}",
+                    {
+                        "dataset": dataset,
+                        "path": path,
+                        "recording_id": rid,
+                        "subject_id": f"{dataset}:{pid}",
+                        "modality": modality,
+                        "body_site": None,
+                        "device": "smartphone",
+                        "is_synthetic": is_synthetic,
+                        "metadata": {"participant": pid, "recording": kind, **values},
+                        "labels": values | {"recording_type": kind},
+                    },
+                )
             )
+    add_listed_recordings(scan, dataset, listed)
     return scan
 
 

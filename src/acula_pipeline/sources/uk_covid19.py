@@ -9,11 +9,11 @@ from typing import Any
 from acula_pipeline.sources.base import (
     SourceError,
     SourceScan,
+    add_listed_recordings,
     audio_files,
     index_by_name,
     nan_to_none,
     read_table,
-    recording_row,
     register,
     require_columns,
 )
@@ -90,6 +90,7 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
     person = {r["participant_identifier"]: r for r in people.to_dict("records")}
     files, ambiguous = index_by_name(audio_files(root, SUFFIXES), dataset, scan)
     listed: set[str] = set()
+    rows: list[tuple[str, str, dict[str, Any]]] = []
     for n, row in enumerate(audio.to_dict("records"), start=2):
         pid = row["participant_identifier"]
         meta = person.get(pid)
@@ -122,25 +123,36 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                 scan.reject(dataset, path, f"listed in {audio_path.name} but missing")
                 continue
             kind, modality = RECORDINGS[col]
-            recording_row(
-                scan,
-                dataset=dataset,
-                path=path,
-                recording_id=f"{dataset}/{pid}/{kind}",
-                subject_id=f"{dataset}:{pid}",
-                modality=modality,
-                body_site=None,
-                device=None,
-                is_synthetic=is_synthetic,
-                metadata={k: nan_to_none(v) for k, v in meta.items()}
-                | {"recording": kind, "file": name, "splits": split_name.get(pid)},
-                labels={
-                    "covid_status": RESULTS[result],
-                    "official_split": split.get(pid),
-                    "sex": SEXES.get((meta.get("gender") or "").lower()),
-                    "recording_type": kind,
-                },
+            rid = f"{dataset}/{pid}/{kind}"
+            rows.append(
+                (
+                    rid,
+                    f"{audio_path.name} line {n}",
+                    {
+                        "dataset": dataset,
+                        "path": path,
+                        "recording_id": rid,
+                        "subject_id": f"{dataset}:{pid}",
+                        "modality": modality,
+                        "body_site": None,
+                        "device": None,
+                        "is_synthetic": is_synthetic,
+                        "metadata": {k: nan_to_none(v) for k, v in meta.items()}
+                        | {
+                            "recording": kind,
+                            "file": name,
+                            "splits": split_name.get(pid),
+                        },
+                        "labels": {
+                            "covid_status": RESULTS[result],
+                            "official_split": split.get(pid),
+                            "sex": SEXES.get((meta.get("gender") or "").lower()),
+                            "recording_type": kind,
+                        },
+                    },
+                )
             )
+    add_listed_recordings(scan, dataset, rows)
     for name, path in sorted(files.items()):
         if name not in listed:
             scan.reject(dataset, path, f"audio file not listed in {audio_path.name}")
