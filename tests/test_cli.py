@@ -302,3 +302,53 @@ def test_info_describes_the_model_and_its_metrics(project, tmp_path):
         project, "info", "data/06_models/aligned", "--metrics", str(metrics), ok=False
     )
     assert "metrics.json: not a metrics JSON file" in res.output
+
+
+def _broken_copy(project: Path, tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(project / "data/06_models/aligned", folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("random_weights", "model.safetensors: not a readable safetensors file"),
+        ("truncated_weights", "model.safetensors: not a readable safetensors file"),
+        ("unknown_encoder_option", "config.json and model.safetensors do not make"),
+        ("teacher_without_dim", "config.json: missing entry 'dim'"),
+    ],
+)
+def test_a_broken_model_folder_is_one_line_and_exit_2(
+    project, tmp_path, damage, message
+):
+    """Hardening defect 12: each of these printed a traceback."""
+    folder = _broken_copy(project, tmp_path, damage)
+    weights, config = folder / "model.safetensors", folder / "config.json"
+    cfg = json.loads(config.read_text())
+    if damage == "random_weights":
+        weights.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[:5000])
+    elif damage == "unknown_encoder_option":
+        cfg["encoder"]["no_such_option"] = 3
+        config.write_text(json.dumps(cfg))
+    else:
+        del cfg["teacher"]["dim"]
+        config.write_text(json.dumps(cfg))
+    result = CliRunner().invoke(main, ["info", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    line = result.output.strip()
+    assert "\n" not in line and "Traceback" not in line, result.output
+    assert message in line and str(folder) in line, line
+
+
+def test_an_output_that_is_a_folder_is_refused(project, tmp_path):
+    wav = _circor_wavs(project)[0]
+    for command in (
+        ["embed", "data/06_models/aligned", str(wav), "-o", str(tmp_path)],
+        ["export", "data/06_models/aligned", "-o", str(tmp_path)],
+    ):
+        res = acula(project, *command, ok=False)
+        assert res.exit_code == 2 and "is a directory" in res.output, res.output

@@ -50,8 +50,15 @@ PROGRESS = click.option(
 )
 
 
+class CommandError(click.ClickException):
+    """One line naming the file and what is wrong; exit status 2, as for a usage
+    error (bad input, not a crash)."""
+
+    exit_code = 2
+
+
 def _fail(message: str) -> None:
-    raise click.ClickException(message)
+    raise CommandError(message)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -121,7 +128,7 @@ def _embed(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="Parquet file to write: path, sample_rate, duration_s, n_clips, notices, "
     "embedding (and projection).",
@@ -201,7 +208,7 @@ def embed(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the table as .csv or .parquet instead of printing it.",
 )
 @FEATURES
@@ -275,7 +282,7 @@ def zero_shot(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="File to write (encoder.onnx, encoder.pt).",
 )

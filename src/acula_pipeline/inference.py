@@ -62,6 +62,7 @@ def load_model(path: str | Path) -> Model:
     Raises:
         ModelError: The folder or one of its files is missing or unreadable.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -74,15 +75,37 @@ def load_model(path: str | Path) -> Model:
     try:
         config = json.loads((path / "config.json").read_text())
         state = load_file(path / "model.safetensors")
-    except (json.JSONDecodeError, OSError, RuntimeError) as exc:
-        raise ModelError(f"{path}: unreadable model files ({exc})") from exc
-    if "encoder" not in config:
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}/config.json: not JSON ({exc})") from exc
+    except (OSError, RuntimeError, SafetensorError) as exc:
+        raise ModelError(
+            f"{path}/model.safetensors: not a readable safetensors file "
+            f"({_first_line(exc)})"
+        ) from exc
+    if not isinstance(config, dict) or "encoder" not in config:
         raise ModelError(f"{path}/config.json: no 'encoder' entry; not a model config")
-    encoder = load_encoder({"config": config, "state_dict": state}).eval()
-    space = None
-    if any(k.startswith("audio_head.") for k in state):
-        space = SharedSpace({"config": config, "state_dict": state})
+    try:
+        encoder = load_encoder({"config": config, "state_dict": state}).eval()
+        space = None
+        if any(k.startswith("audio_head.") for k in state):
+            space = SharedSpace({"config": config, "state_dict": state})
+    except KeyError as exc:
+        raise ModelError(
+            f"{path}/config.json: missing entry {exc} (the weights in "
+            "model.safetensors need it)"
+        ) from exc
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ModelError(
+            f"{path}: config.json and model.safetensors do not make a model "
+            f"({_first_line(exc)})"
+        ) from exc
     return Model(path, config, state, encoder, space)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message, one line (pydantic's run to several)."""
+    text = " ".join(str(exc).split("\n")[:3]) if str(exc) else type(exc).__name__
+    return text[:300]
 
 
 def frontend_settings(
