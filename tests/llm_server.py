@@ -133,7 +133,10 @@ class FakeLLM:
                 if llm.status:
                     with llm._lock:
                         llm.requests += 1
-                    self._send(llm.status, b'{"error": "scripted"}')
+                    # as some servers do: the credentials echoed in the error
+                    auth = self.headers.get("Authorization")
+                    echo = {"error": f"scripted; credentials were {auth}"}
+                    self._send(llm.status, json.dumps(echo).encode())
                     return
                 msgs = body["messages"]
                 key = next(m["content"] for m in msgs if m["role"] == "user")

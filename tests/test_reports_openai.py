@@ -168,11 +168,16 @@ def test_kill_and_resume(units, tmp_path):
     assert (run.reports["source"] == "openai").all()
 
 
-def test_wrong_credentials_stop_the_run(units, tmp_path):
+def test_wrong_credentials_stop_the_run(units, tmp_path, monkeypatch, caplog):
+    """The server echoes the request headers in its 401 body (some do): the key
+    never reaches the message or the log."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-0123456789")
     with FakeLLM({}, status=401) as llm:
         p = openai_params(llm.url)
-        with pytest.raises(BackendConfigError, match="answered 401"):
+        with pytest.raises(BackendConfigError, match="answered 401") as err:
             write_reports(units.head(3), p, ReportCache(tmp_path))
+    assert "Bearer [API key]" in str(err.value)
+    assert "sk-secret" not in str(err.value) and "sk-secret" not in caplog.text
 
 
 def test_api_key_from_credentials_file(tmp_path, monkeypatch):

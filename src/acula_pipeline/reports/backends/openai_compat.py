@@ -128,6 +128,7 @@ class OpenAIBackend:
         self.cfg = cfg
         self.model = cfg.model
         key = resolve_api_key(cfg)
+        self._secret = key or ""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(
             base_url=cfg.base_url.rstrip("/"),
@@ -184,8 +185,9 @@ class OpenAIBackend:
         except httpx.TimeoutException as exc:
             raise TransientError(f"timeout after {c.timeout_s} s") from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"connection error: {exc}") from exc
-        text = raw.decode("utf-8", errors="replace")
+            raise TransientError(f"connection error: {self._redact(str(exc))}") from exc
+        # a server may echo the request (and the key) in an error body
+        text = self._redact(raw.decode("utf-8", errors="replace"))
         if resp.status_code in (401, 403, 404):
             raise BackendConfigError(
                 f"{c.base_url}/chat/completions answered {resp.status_code} "
@@ -209,6 +211,10 @@ class OpenAIBackend:
         if ct:
             self._count("completion_tokens", int(ct))
         return Generation(req.key, text, None, pt, ct)
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key, whatever the server echoed."""
+        return text.replace(self._secret, "[API key]") if self._secret else text
 
     def _exchange(self, body: dict[str, Any]) -> tuple[httpx.Response, bytes]:
         """POST and read the answer under one deadline (``timeout_s`` for the whole
