@@ -160,3 +160,40 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_previous_one_used(
     # no previous either: start afresh
     (folder / "previous.pt").write_bytes(b"")
     assert not _trainer(folder).load_checkpoint()
+
+
+# ------------------------------------------------------------------ label values
+
+
+@pytest.mark.parametrize(
+    ("labels", "reason"),
+    [
+        ({"age_years": -40.0}, "age_years -40.0 is outside [0, 120]"),
+        ({"age_years": 400}, "age_years 400 is outside [0, 120]"),
+        ({"fev1_fvc": 7.8}, "fev1_fvc 7.8 is outside [0.05, 1]"),
+        ({"age_years": "old"}, "age_years 'old' is outside"),
+    ],
+)
+def test_an_out_of_range_label_quarantines_its_recording(tmp_path, labels, reason):
+    """A negative age (Coswara has -40) reached the labels and the reports' facts."""
+    from acula_pipeline.sources.base import SourceScan, recording_row
+
+    from .source_fixtures import wav
+
+    path = tmp_path / "a.wav"
+    wav(path, 16000, 0.5)
+    scan = SourceScan()
+    kw = dict(
+        dataset="d",
+        path=path,
+        recording_id="d/a",
+        subject_id="d:a",
+        modality="cough",
+        body_site=None,
+        device=None,
+        is_synthetic=False,
+        metadata={},
+    )
+    assert recording_row(scan, **kw, labels=labels) is None
+    assert scan.recordings == [] and reason in scan.quarantine[0]["reason"]
+    assert recording_row(scan, **kw, labels={"age_years": float("nan")}) is not None

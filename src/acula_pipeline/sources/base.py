@@ -52,6 +52,15 @@ LABEL_COLUMNS = (
     "fev1_fvc",  # ratio 0–1
     "respiratory_rate",  # breaths per minute (NoseMic)
 )
+# What a numeric label can be; a value outside quarantines its recording (a
+# Coswara age of -40 would otherwise reach the labels and the reports' facts).
+LABEL_RANGES: dict[str, tuple[float, float]] = {
+    "age_years": (0.0, 120.0),
+    "fvc_l": (0.1, 10.0),
+    "fev1_l": (0.1, 10.0),
+    "fev1_fvc": (0.05, 1.0),
+    "respiratory_rate": (1.0, 120.0),
+}
 QUARANTINE_COLUMNS = ("dataset", "path", "record", "stage", "reason")
 CYCLE_COLUMNS = (
     "recording_id",
@@ -156,7 +165,21 @@ def recording_row(
     metadata: dict[str, Any],
     labels: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """Build a unified row from header facts, or quarantine the file if unreadable."""
+    """Build a unified row from header facts, or quarantine the file if unreadable
+    or a numeric label is out of range (``LABEL_RANGES``; NaN is missing)."""
+    for column, (lo, hi) in LABEL_RANGES.items():
+        value = labels.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = math.nan
+        if not lo <= x <= hi:
+            scan.reject(
+                dataset, path, f"{column} {value!r} is outside [{lo:g}, {hi:g}]"
+            )
+            return None
     try:
         info = audio_info(path)
     except AudioReadError as exc:
