@@ -97,7 +97,7 @@ def test_dvc_repro_then_noop(clone):
     assert "Running stage 'reports'" in first
     reports = json.loads((clone / "data/08_reporting/reports_summary.json").read_text())
     assert reports["synthetic"] and reports["reports"] > 0
-    assert reports["backend_calls"] == reports["units"]
+    assert "backend_calls" not in reports  # logged: it changes on a warm rerun
     assert (clone / "data/04_feature/report_cache/reports.sqlite").exists()
     assert "Running stage 'validate'" in first
     summary = json.loads(

@@ -128,7 +128,9 @@ def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch)
     assert summary["synthetic"] is True
     heldout = pd.read_parquet(data / "04_feature/heldout_reports.parquet")
     assert summary["heldout_reports"] == len(heldout) > 0
-    assert summary["backend_calls"] == summary["units"] == len(reports) + len(heldout)
+    assert summary["units"] == len(reports) + len(heldout)
+    # per-run counters are logged, not written: they would change on a warm rerun
+    assert "backend_calls" not in summary and "from_cache" not in summary
     # Leak-free default: no alignment report for a subject of the test split (the
     # subject table); their reports are held out, for retrieval only.
     splits = pd.read_parquet(data / "03_primary/splits.parquet")
@@ -159,9 +161,10 @@ def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch)
         yield from real(self, requests)
 
     monkeypatch.setattr(TemplateBackend, "generate", counting)
+    first_summary = (data / "08_reporting/reports_summary.json").read_bytes()
     run(project, ["reports"], TINY)
-    summary = json.loads((data / "08_reporting/reports_summary.json").read_text())
-    assert calls == [] and summary["backend_calls"] == 0
-    assert summary["from_cache"] == len(reports) + len(heldout)
+    assert calls == []
+    # the summary is byte-identical too, so validate (which reads it) keeps still
+    assert (data / "08_reporting/reports_summary.json").read_bytes() == first_summary
     # Served from the cache, the table is byte-identical: downstream stages keep still.
     assert (data / "04_feature/reports.parquet").read_bytes() == first_bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import matplotlib
@@ -15,6 +16,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from acula_pipeline.reports.checks import CHECKS  # noqa: E402
 from acula_pipeline.reports.generate import FALLBACK  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 def corpus_makeup(
@@ -70,8 +73,33 @@ def summarise_reports(
     run_stats: dict[str, Any],
     exclusions: dict[str, Any],
 ) -> dict[str, Any]:
-    """Counts, sources, token use and check pass rates of one reports run."""
+    """Counts, sources, token use and check pass rates of one reports run.
+
+    What changes on a warm rerun with nothing else changed (backend calls, cache
+    hits, HTTP requests, retries, this run's tokens) is logged, not written: the
+    summary is a DVC output, and a summary that changed every run would rerun
+    every stage after it.
+    """
     stats = dict(run_stats)
+    volatile = {
+        k: stats.pop(k)
+        for k in list(stats)
+        if k in ("backend_calls", "from_cache") or k.startswith("backend_")
+    }
+    judge = stats.get("judge")
+    if isinstance(judge, dict):
+        judge = dict(judge)
+        volatile |= {
+            f"judge_{k}": judge.pop(k)
+            for k in list(judge)
+            if k in ("asked", "from_cache") or k.startswith("backend_")
+        }
+        stats["judge"] = judge
+    if volatile:
+        log.info(
+            "Reports run (logged, not in reports_summary.json): %s",
+            ", ".join(f"{k} {v}" for k, v in volatile.items()),
+        )
     missing = stats.pop("without_backend_report", [])
     synthetic = bool(len(reports)) and bool(reports["is_synthetic"].fillna(False).all())
     return {
@@ -92,6 +120,12 @@ def summarise_reports(
         },
         "without_backend_report": {"count": len(missing), "first": missing[:20]},
         "excluded_for_evaluation": exclusions,
+        # the tokens the kept reports cost when written (stored with each report)
+        "tokens": {
+            c: int(pd.to_numeric(reports[c], errors="coerce").fillna(0).sum())
+            for c in ("prompt_tokens", "completion_tokens")
+            if c in reports
+        },
         **stats,
     }
 
