@@ -336,7 +336,7 @@ def test_a_broken_model_folder_is_one_line_and_exit_2(
     else:
         del cfg["teacher"]["dim"]
         config.write_text(json.dumps(cfg))
-    result = CliRunner().invoke(main, ["info", str(folder)])
+    result = acula(project, "info", str(folder), ok=False)
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     line = result.output.strip()

@@ -197,3 +197,47 @@ def test_an_out_of_range_label_quarantines_its_recording(tmp_path, labels, reaso
     assert recording_row(scan, **kw, labels=labels) is None
     assert scan.recordings == [] and reason in scan.quarantine[0]["reason"]
     assert recording_row(scan, **kw, labels={"age_years": float("nan")}) is not None
+
+
+# ------------------------------------------------------------------ CSV cells
+
+
+def test_csv_cells_cannot_be_formulas():
+    import pandas as pd
+
+    from acula_pipeline.runtime import spreadsheet_safe
+
+    t = pd.DataFrame(
+        {
+            "path": ["=cmd|' /C calc'!A0.wav", "+1.wav", "ok.wav", "@SUM(1).wav"],
+            "p": [0.1, -0.5, 0.2, 0.3],
+        }
+    )
+    safe = spreadsheet_safe(t)
+    assert safe["path"].tolist() == [
+        "'=cmd|' /C calc'!A0.wav",
+        "'+1.wav",
+        "ok.wav",
+        "'@SUM(1).wav",
+    ]
+    assert safe["p"].tolist() == t["p"].tolist()  # numbers untouched
+    assert t["path"].iloc[0].startswith("=")  # the original is not changed
+
+
+def test_audit_flags_csv_escapes_formulas(real_samples, tmp_path):
+    """Report text comes from the user's corpus; flags.csv must not carry a
+    formula a spreadsheet would run."""
+    import pandas as pd
+
+    from acula_pipeline.reports.audit import audit_reports, read_corpus, write_audit
+
+    corpus = tmp_path / "c.csv"
+    pd.DataFrame(
+        {"pid": ["49595"], "text": ['=HYPERLINK("http://x") No murmur is audible.']}
+    ).to_csv(corpus, index=False)
+    audit = audit_reports(
+        read_corpus(corpus, "pid", "text"), "circor2022", real_samples / "circor2022"
+    )
+    paths = write_audit(audit, tmp_path / "out")
+    flags = pd.read_csv(paths["flags"], dtype=str)
+    assert len(flags) and flags["report"].str.startswith("'=HYPERLINK").all()

@@ -273,7 +273,9 @@ def zero_shot(
     if output.suffix == ".parquet":
         table.to_parquet(output, index=False)
     else:
-        table.to_csv(output, index=False)
+        from acula_pipeline.runtime import spreadsheet_safe
+
+        spreadsheet_safe(table).to_csv(output, index=False)
     click.echo(f"wrote {len(table)} row(s) x {len(texts)} classes to {output}")
 
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 
 def resolve_device(device: str) -> str:
@@ -98,3 +99,22 @@ def path_fingerprint(path: str | Path) -> str:
     if path.is_dir():
         return model_folder_fingerprint(path)
     return file_digest(path)[:16]
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: Any) -> Any:
+    """A copy of a DataFrame whose text cells a spreadsheet cannot run as formulas:
+    a cell starting with ``= + - @``, a tab or a carriage return gets a leading
+    ``'`` (OWASP's advice for CSV files). Numbers are left as they are."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = [
+                "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+                for v in out[col]
+            ]
+    return out

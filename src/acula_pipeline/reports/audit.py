@@ -22,6 +22,7 @@ import pandas as pd
 
 from acula_pipeline.reports.checks import CHECKS, CheckCfg, Checker, sentences
 from acula_pipeline.reports.facts import FACT_EXTRACTORS, allowed_facts, unit_facts
+from acula_pipeline.runtime import spreadsheet_safe
 from acula_pipeline.sources import scan_source
 
 FLAG_COLUMNS = ("key", "matched", "level", "check", "reason", "sentence", "report")
@@ -235,7 +236,8 @@ def write_audit(audit: Audit, out_dir: Path) -> dict[str, Path]:
         "counts": out_dir / "audit.json",
         "html": out_dir / "audit.html",
     }
-    _atomic_text(paths["flags"], audit.flags.to_csv(index=False))
+    # report text and keys come from the user's corpus: no formulas in the CSV
+    _atomic_text(paths["flags"], spreadsheet_safe(audit.flags).to_csv(index=False))
     _atomic_text(paths["counts"], json.dumps(audit.counts, indent=2))
     _atomic_text(paths["html"], _html(audit))
     return paths
