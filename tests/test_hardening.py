@@ -241,3 +241,42 @@ def test_audit_flags_csv_escapes_formulas(real_samples, tmp_path):
     paths = write_audit(audit, tmp_path / "out")
     flags = pd.read_csv(paths["flags"], dtype=str)
     assert len(flags) and flags["report"].str.startswith("'=HYPERLINK").all()
+
+
+# ------------------------------------------------------------------ evaluate's cache
+
+
+def test_evaluate_embeddings_follow_rewritten_features(tmp_path, monkeypatch):
+    """Defect 2: the cache was keyed by meta.json and the segment ids; a rewritten
+    feature shard gave the old embeddings back."""
+    import pandas as pd
+
+    from acula_pipeline.audio.features import (
+        FeatureShard,
+        FeatureStore,
+        write_feature_store,
+    )
+    from acula_pipeline.evaluation import run
+    from acula_pipeline.evaluation.run import EmbedCfg, embed_all
+
+    def mean_of_clip(encoder, store, ids, batch_size, device, progress):
+        """An encoder whose embedding is the clip's mean value."""
+        return np.stack([[store.get(i).astype(np.float32).mean()] for i in ids])
+
+    monkeypatch.setattr(run, "embed_segments", mean_of_clip)
+    ids = ["s0", "s1"]
+
+    def store(value: float) -> FeatureStore:
+        feats = np.full((2, 4, 3), value, np.float16)
+        write_feature_store(tmp_path / "store", [FeatureShard(ids, feats)], {"v": 1})
+        return FeatureStore(tmp_path / "store")
+
+    segments = pd.DataFrame({"segment_id": ids})
+    cfg = EmbedCfg(batch_size=2, device="cpu", progress=False)
+    enc = {"m": (None, "k")}
+    first = embed_all(enc, store(0.25), segments, tmp_path / "cache", cfg)
+    again = embed_all(enc, store(0.75), segments, tmp_path / "cache", cfg)
+    assert first["m"]["vectors"][:, 0].tolist() == [0.25, 0.25]
+    assert again["m"]["vectors"][:, 0].tolist() == [0.75, 0.75]
+    files = [p.name for p in (tmp_path / "cache").iterdir()]
+    assert len(files) == 1 and files[0].startswith("m-k-")  # no temporary file left

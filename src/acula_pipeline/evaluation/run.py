@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +47,7 @@ from acula_pipeline.evaluation.zero_shot import (
     zero_shot_scores,
 )
 from acula_pipeline.models import AudioEncoder, load_encoder
-from acula_pipeline.runtime import path_fingerprint
+from acula_pipeline.runtime import file_digest, path_fingerprint
 from acula_pipeline.training.stages import (
     AlignParams,
     EncoderParams,
@@ -248,7 +250,13 @@ def retrain_with_seeds(
 
 
 def _clips_key(store: FeatureStore, segment_ids: list[str]) -> str:
+    """The clips' identity: the store's settings, its content (a digest of every
+    file: shards, index; remembered by path, size and mtime) and the segment ids, so
+    a rewritten shard is new clips even under the old settings."""
     h = hashlib.sha256(json.dumps(store.meta, sort_keys=True, default=str).encode())
+    for f in sorted(store.root.iterdir()):
+        if f.is_file() and f.name != "meta.json":
+            h.update(f"{f.name}:{file_digest(f)}\n".encode())
     h.update("\n".join(segment_ids).encode())
     return h.hexdigest()[:16]
 
@@ -279,9 +287,23 @@ def embed_all(
             )
             for old in folder.glob(f"{name}-*.npy"):  # one cached set per encoder
                 old.unlink()
-            np.save(path, vectors)
+            _save_atomic(path, vectors)
         out[name] = {"segment_ids": ids, "vectors": vectors, "key": key}
     return out
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` under a temporary name of its own, then a move: a killed run
+    never leaves half a cache file that a later one would read."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass
