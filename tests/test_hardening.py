@@ -280,3 +280,34 @@ def test_evaluate_embeddings_follow_rewritten_features(tmp_path, monkeypatch):
     assert again["m"]["vectors"][:, 0].tolist() == [0.75, 0.75]
     files = [p.name for p in (tmp_path / "cache").iterdir()]
     assert len(files) == 1 and files[0].startswith("m-k-")  # no temporary file left
+
+
+# ------------------------------------------------------------------ resampling
+
+
+@pytest.mark.parametrize("rate", [44101, 16001, 100100, 7999])
+def test_any_sample_rate_resamples_in_bounded_memory(rate, monkeypatch):
+    """Defect 8: resample(…, 44101, 16000) built a 44101-phase kernel (5.6 GB) and
+    ingest died naming no file. No kernel over MAX_PHASES is built now, and a tone
+    keeps its pitch."""
+    import torch
+    import torchaudio
+
+    from acula_pipeline.audio import frontend
+
+    built = []
+    real = torchaudio.transforms.Resample
+
+    def spy(orig, new, *a, **k):
+        built.append(frontend._phases(orig, new))
+        assert built[-1] <= frontend.MAX_PHASES, (orig, new)  # before allocating
+        return real(orig, new, *a, **k)
+
+    monkeypatch.setattr(frontend.torchaudio.transforms, "Resample", spy)
+    frontend._resampler.cache_clear()
+    t = torch.arange(rate) / rate  # one second of a 1 kHz tone
+    out = frontend.resample(torch.sin(2 * torch.pi * 1000 * t), rate, 16000)
+    assert abs(out.shape[-1] - 16000) <= 1
+    peak = torch.fft.rfft(out[:16000]).abs().argmax().item()  # 1 Hz per bin
+    assert abs(peak - 1000) <= 1
+    frontend._resampler.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -44,11 +45,49 @@ def _resampler(orig_sr: int, new_sr: int) -> torchaudio.transforms.Resample:
     return torchaudio.transforms.Resample(orig_sr, new_sr)
 
 
+# torchaudio's kernel has max(orig, new) / gcd(orig, new) phases: 44100 → 16000 is
+# 441, but an odd rate such as 44101 → 16000 is 44101 phases, 5.6 GB of kernel.
+MAX_PHASES = 1000
+
+
+def _phases(orig_sr: int, new_sr: int) -> int:
+    return max(orig_sr, new_sr) // math.gcd(orig_sr, new_sr)
+
+
+def nearby_rate(orig_sr: int, new_sr: int) -> int:
+    """The rate nearest ``orig_sr`` (a multiple of 100, 1000, … Hz) that resamples to
+    ``new_sr`` with at most ``MAX_PHASES`` phases."""
+    step = 100
+    while True:
+        near = max(step, round(orig_sr / step) * step)
+        if _phases(near, new_sr) <= MAX_PHASES:
+            return near
+        step *= 10
+
+
 def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    """Resample the last dimension of ``wave`` from ``orig_sr`` to ``new_sr``."""
+    """Resample the last dimension of ``wave`` from ``orig_sr`` to ``new_sr``, in
+    memory bounded for any pair of rates.
+
+    An odd rate whose exact kernel would be huge (44101 Hz) is first moved to the
+    nearest rate that divides well (44100 Hz, 0.002 % away) by linear interpolation,
+    then resampled exactly.
+    """
+    orig_sr, new_sr = int(orig_sr), int(new_sr)
     if orig_sr == new_sr:
         return wave
-    return _resampler(int(orig_sr), int(new_sr)).to(wave.device)(wave)
+    if _phases(orig_sr, new_sr) > MAX_PHASES:
+        near = nearby_rate(orig_sr, new_sr)
+        n = wave.shape[-1]
+        m = max(1, round(n * near / orig_sr))
+        flat = wave.reshape(-1, 1, n).float()
+        wave = torch.nn.functional.interpolate(
+            flat, size=m, mode="linear", align_corners=False
+        ).reshape(*wave.shape[:-1], m)
+        orig_sr = near
+        if orig_sr == new_sr:
+            return wave
+    return _resampler(orig_sr, new_sr).to(wave.device)(wave)
 
 
 class LogMelFrontend(torch.nn.Module):
