@@ -340,12 +340,12 @@ def _location(name: str, spec: Fact, voc: Vocabulary) -> FactCheck | None:
             allowed |= {str(x) for x in (v if isinstance(v, list) else [v]) if x}
         spelled = code_re.sub(lambda m: codes[m.group(1)], text) if code_re else text
         low = spelled.lower()
-        found = {t for _, t in stated(low)}
+        marks = stated(low)
+        found = {t for _, t in marks}
         problems = [
             f"names the {t}, not in the metadata" for t in sorted(found - allowed)
         ]
         if lead:
-            marks = stated(low)
             for m in lead.finditer(low):
                 nxt = next(((i, t) for i, t in marks if i >= m.end()), None)
                 if nxt and nxt[0] - m.end() <= 40 and nxt[1] != want:

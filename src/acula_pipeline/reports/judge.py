@@ -268,8 +268,9 @@ class Judge:
         self.cache = cache
         self.backend = backend or make_judge_backend(cfg)
         self.identity = {"judge": self.backend.name, **self.backend.identity()}
-        self.counts = {"reviewed": 0, "asked": 0, "from_cache": 0, "no_verdict": 0}
-        self.counts |= {"disagreed": 0}
+        self.counts = dict.fromkeys(
+            ("reviewed", "asked", "from_cache", "no_verdict", "disagreed"), 0
+        )
 
     def review(
         self, items: Iterable[tuple[str, str, Facts, str]]
@@ -289,7 +290,8 @@ class Judge:
         answers = {k: c.text for k, c in self.cache.get_many(keys).items()}
         self.counts["from_cache"] += sum(r.key in answers for r in reqs.values())
         errors: dict[str, str] = {}
-        todo = list({r.key: r for r in reqs.values() if r.key not in answers}.values())
+        by_key = {r.key: r for r in reqs.values() if r.key not in answers}
+        todo = list(by_key.values())
         if todo:
             log.info("Judge: %d reports to read with %s", len(todo), self.backend.name)
             self.counts["asked"] += len(todo)
@@ -305,7 +307,7 @@ class Judge:
                 answers[gen.key] = gen.text
                 self.cache.put(
                     gen.key,
-                    unit_id=next(r.unit_id for r in todo if r.key == gen.key),
+                    unit_id=by_key[gen.key].unit_id,
                     backend=f"judge:{self.backend.name}",
                     model=self.backend.model,
                     text=gen.text,

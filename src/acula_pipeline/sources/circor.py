@@ -63,8 +63,8 @@ VOCABULARY: dict[str, Fact] = {
     "age_group": AGE_GROUP,
     "sex": SEX,
     "pregnant": YES_NO,
-    "height_cm": Fact("number", tol=0.5, unit="cm"),
-    "weight_kg": Fact("number", tol=0.5, unit="kg"),
+    "height_cm": Fact("number", tol=0.5),
+    "weight_kg": Fact("number", tol=0.5),
     # other places the metadata names: not checked themselves, but a report may
     # name them beside the most audible one
     "recording_site": Fact("location", SITE.values, checked=False),

@@ -155,8 +155,8 @@ RECORDING = Fact(
 )
 VOCABULARY = {
     # "FVC 3.2 L"; not the FVC of "FEV1/FVC"
-    "fvc_l": Fact("number", tol=0.005, unit="L", read=r"(?<!/)(?<!/ )\bfvc"),
-    "fev1_l": Fact("number", tol=0.005, unit="L", read=r"\bfev1(?!\s*/)"),
+    "fvc_l": Fact("number", tol=0.005, read=r"(?<!/)(?<!/ )\bfvc"),
+    "fev1_l": Fact("number", tol=0.005, read=r"\bfev1(?!\s*/)"),
     "fev1_fvc": Fact("number", tol=0.005, read=r"\bfev1\s*/\s*fvc", percent=True),
     "recording_type": RECORDING,
     "participant_id": TEXT,

@@ -69,7 +69,6 @@ VOCABULARY = {
     "respiratory_rate": Fact(
         "number",
         tol=0.05,
-        unit="breaths/min",
         read=r"\brespiratory rate",
     ),
     "recording_type": TEXT,

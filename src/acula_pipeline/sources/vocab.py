@@ -50,7 +50,6 @@ class Fact:
     kind: Kind
     values: Mapping[str, Value] = field(default_factory=dict)
     tol: float = 0.0  # numbers: the difference still read as equal
-    unit: str = ""  # numbers: how the unit is written
     # numbers and presences: regex for what is measured or present ("\\bfvc")
     read: str = ""
     percent: bool = False  # numbers: "78%" is read as 0.78 (a ratio)
@@ -97,10 +96,6 @@ def register_vocabulary(
     return deco
 
 
-def vocabulary_of(adapter: str) -> Vocabulary | None:
-    return VOCABULARIES.get(adapter)
-
-
 def values_of(fact: str) -> dict[str, Value]:
     """Every dataset's values of ``fact``, by written form (the union of datasets)."""
     out: dict[str, Value] = {}
@@ -140,7 +135,7 @@ DAS = Fact(
 )
 SEX = Fact("label", {"male": Value("male"), "female": Value("female")})
 YES_NO = Fact("label", {"yes": Value("yes"), "no": Value("no")})
-AGE_YEARS = Fact("number", tol=1.0, unit="years")
+AGE_YEARS = Fact("number", tol=1.0)
 TEXT = Fact("text")
 # Respiratory diagnoses, as ICBHI and KAUH code them.
 DIAGNOSES: dict[str, Value] = {
