@@ -318,3 +318,22 @@ def test_training_refuses_failed_validation():
     require_success({"success": True})
     with pytest.raises(ValidationFailed, match="2 critical expectation"):
         require_success({"success": False, "critical_failed": 2})
+
+
+def test_data_docs_escape_values_from_the_data(tables, params, tmp_path):
+    """A folder named like markup, in a row that fails, is shown as text (issue
+    "Harden", defect 4: it ran as script in the recordings page)."""
+    evil = "<img src=x onerror=alert(1)>"
+    bad = tables["recordings"].copy()
+    bad.loc[0, "recording_id"] = evil
+    bad.loc[0, "subject_id"] = evil
+    bad.loc[0, "duration_s"] = float("nan")  # fails, so the row is quoted
+    bad.loc[1, "source"] = evil  # fails the value set, so the value is quoted
+    session = GXSession(docs_dir=tmp_path / "docs")
+    res = session.validate("recordings", *recordings_suite(bad, params.recordings))
+    assert any(evil in m for m in critical(res))  # the records keep the raw value
+    session.build_docs()
+    (page,) = (tmp_path / "docs/validations/recordings").rglob("*.html")
+    text = page.read_text()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "<img src=x" not in text and "&amp;lt;" not in text

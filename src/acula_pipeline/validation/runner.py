@@ -8,6 +8,8 @@ suite, the expectation, the observed value and a few offending rows.
 
 from __future__ import annotations
 
+import copy
+import html
 import logging
 import shutil
 import tempfile
@@ -88,6 +90,31 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, list | tuple):
         return [_jsonable(x) for x in v]
     return str(v)
+
+
+# Result fields that carry values from the data (shown in the Data Docs tables).
+_QUOTED_DATA = frozenset(
+    {
+        "partial_unexpected_list",
+        "partial_unexpected_counts",
+        "partial_unexpected_index_list",
+        "unexpected_list",
+        "unexpected_index_list",
+        "unexpected_index_query",
+        "details",
+    }
+)
+
+
+def _escaped(v: Any) -> Any:
+    """``v`` with every string in it HTML-escaped (keys too), structure kept."""
+    if isinstance(v, str):
+        return html.escape(v)
+    if isinstance(v, dict):
+        return {_escaped(k): _escaped(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return type(v)(_escaped(x) for x in v)
+    return v
 
 
 def _example(row: Any, id_column: str, column: str | None) -> Any:
@@ -191,20 +218,19 @@ class GXSession:
         }
         if id_column:
             result_format["unexpected_index_column_names"] = [id_column]
-        actions = (
-            [gx.checkpoint.UpdateDataDocsAction(name="docs")] if self.docs_dir else []
-        )
         checkpoint = self.ctx.checkpoints.add(
             gx.Checkpoint(
                 name=suite,
                 validation_definitions=[definition],
-                actions=actions,
+                actions=[],  # the pages are built from escaped copies: _store_for_docs
                 result_format=result_format,
             )
         )
         run = checkpoint.run(
             batch_parameters={"dataframe": table.reset_index(drop=True)}
         )
+        if self.docs_dir:
+            self._store_for_docs(run)
         out = self._read(suite, len(table), run, id_column)
         for f in out.failures:
             f.hint = (hints or {}).get(f.column or "")
@@ -219,6 +245,25 @@ class GXSession:
             out.evaluated,
         )
         return out
+
+    def _store_for_docs(self, run: Any) -> None:
+        """Store each result with the data values it quotes HTML-escaped.
+
+        GX writes the offending values (and the id columns naming their rows) into
+        the Data Docs tables as raw HTML, so a file or folder named
+        ``<img src=x onerror=…>`` would run script in the page. The pages are built
+        from these escaped copies; the failure records we return keep the raw values.
+        """
+        store = self.ctx.validation_results_store
+        for key, vr in run.run_results.items():
+            shown = copy.deepcopy(vr)
+            for r in shown.results:
+                if r.result:
+                    r.result = {
+                        k: _escaped(v) if k in _QUOTED_DATA else v
+                        for k, v in r.result.items()
+                    }
+            store.set(key, shown)
 
     def _read(
         self, suite: str, rows: int, run: Any, id_column: str | None
