@@ -298,3 +298,27 @@ def test_a_huge_answer_is_refused_and_never_cached(units, tmp_path):
         "answer larger than reports.openai.max_response_bytes = 100000"
         in (run.reports["backend_problems"].iloc[0])
     )
+
+
+def test_answers_that_fail_the_checks_are_not_cached_as_reports(units, tmp_path):
+    """Issue "Harden", defect 7: failing answers went into the cache as reports."""
+    one = units.head(2)
+    p = openai_params("http://unused")
+    keys = sorted(answers_for(one, p))
+    answers = {
+        keys[0]: "Pneumonia. " * 5_000,  # ~55 kB: under the byte cap, fails length
+        keys[1]: "The recording shows pneumonia.",  # short, fails the checks
+    }
+    with FakeLLM(answers) as llm:
+        p = openai_params(llm.url)
+        cache = ReportCache(tmp_path)
+        first = write_reports(one, p, cache)
+        assert llm.requests == 4  # two units, each asked twice
+        assert len(cache) == 0  # no report
+        assert cache.failures() == 2  # the short answer and its retry
+        assert first.stats["failed_not_kept"] == 2  # the long one, twice
+        second = write_reports(one, p, ReportCache(tmp_path))
+        assert llm.requests == 4 + 2  # the short one's two answers came back
+    assert (first.reports["source"] == "fallback_template").all()
+    cols = ["unit_id", "report", "backend_problems", "attempts"]
+    assert second.reports[cols].equals(first.reports[cols])

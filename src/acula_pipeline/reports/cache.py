@@ -3,6 +3,12 @@
 Every finished generation is committed on its own, so a run killed midway keeps all
 it finished; WAL journaling makes each commit cheap and a crash leaves the file
 consistent. Only the writer thread touches the connection.
+
+Answers that passed the checks (and the judge's answers) live in ``reports``; answers
+that failed them live apart, in ``failures``, so the cache never holds a rejected
+answer as if it were a report. A failed answer is kept only while it is no longer
+than a report may be (the caller's bound), so that a rerun asks for the same retry;
+a longer one is not kept and is asked for again.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ CREATE TABLE IF NOT EXISTS reports (
     completion_tokens INTEGER
 )
 """
+FAILURES = SCHEMA.replace("reports (", "failures (", 1)
+TABLES = ("reports", "failures")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class CachedReport:
     text: str
     prompt_tokens: int | None
     completion_tokens: int | None
+    failed: bool = False  # from ``failures``: it failed the checks when written
 
 
 class ReportCache:
@@ -47,21 +56,23 @@ class ReportCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(SCHEMA)
+        self._db.execute(FAILURES)
         self._db.commit()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedReport]:
-        """The cached entries among ``keys``."""
+        """The cached entries among ``keys`` (reports first, then failures)."""
         keys = list(keys)
         out: dict[str, CachedReport] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = ",".join("?" * len(chunk))
-            for key, text, pt, ct in self._db.execute(
-                "SELECT key, text, prompt_tokens, completion_tokens FROM reports "
-                f"WHERE key IN ({q})",
-                chunk,
-            ):
-                out[key] = CachedReport(text, pt, ct)
+        for table in reversed(TABLES):  # a report overrides a failure of its key
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                q = ",".join("?" * len(chunk))
+                for key, text, pt, ct in self._db.execute(
+                    "SELECT key, text, prompt_tokens, completion_tokens FROM "
+                    f"{table} WHERE key IN ({q})",
+                    chunk,
+                ):
+                    out[key] = CachedReport(text, pt, ct, table == "failures")
         return out
 
     def put(
@@ -74,17 +85,25 @@ class ReportCache:
         text: str,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        failed: bool = False,
     ) -> None:
-        """Store one generation and commit."""
+        """Store one generation (in ``failures`` if it ``failed``) and commit."""
+        table, other = ("failures", "reports") if failed else TABLES
         self._db.execute(
-            "INSERT OR REPLACE INTO reports (key, unit_id, backend, model, text, "
+            f"INSERT OR REPLACE INTO {table} (key, unit_id, backend, model, text, "
             "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (key, unit_id, backend, model, text, prompt_tokens, completion_tokens),
         )
+        self._db.execute(f"DELETE FROM {other} WHERE key = ?", (key,))
         self._db.commit()
 
     def __len__(self) -> int:
+        """The number of reports (answers that passed), failures not counted."""
         return int(self._db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+
+    def failures(self) -> int:
+        """The number of failed answers kept."""
+        return int(self._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0])
 
     def close(self) -> None:
         """Fold the WAL into the main file so the folder holds one file at rest."""

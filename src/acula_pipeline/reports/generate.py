@@ -138,7 +138,12 @@ class ReportWriter:
         self.json_mode = bool(
             getattr(getattr(params, params.backend, None), "json_mode", False)
         )
-        self.counts = {"backend_calls": 0, "from_cache": 0, "retried": 0}
+        self.counts = {
+            "backend_calls": 0,
+            "from_cache": 0,
+            "retried": 0,
+            "failed_not_kept": 0,  # failing answers too long to cache
+        }
         self.identity = self.backend.identity()
         self.settings = json.dumps(self.identity, sort_keys=True, default=str)
         self.prompt_fingerprint = params.prompts.fingerprint()
@@ -207,19 +212,33 @@ class ReportWriter:
                     u.text, u.error = gen.text, gen.error
                     u.tokens = [gen.prompt_tokens, gen.completion_tokens]
                 if gen.text is not None:
-                    self.cache.put(
-                        gen.key,
-                        unit_id=group[0].req.unit_id,
-                        backend=self.backend.name,
-                        model=self.backend.model,
-                        text=gen.text,
-                        prompt_tokens=gen.prompt_tokens,
-                        completion_tokens=gen.completion_tokens,
-                    )
+                    self._keep(group[0])
                 bar.update(1)
                 tokens = self.backend.stats().get("completion_tokens")
                 if tokens:
                     bar.set_postfix(tokens=tokens, refresh=False)
+
+    def _keep(self, u: _Unit) -> None:
+        """Cache a new answer as it arrives, once the rule checks have read it: a
+        passing one as a report, a failing one as a failure, and that only while it
+        is no longer than a report may be (``checks.max_chars``), so a rerun sends
+        the same retry; a longer one is asked for again. (The judge's answers are
+        cached on their own.)"""
+        assert u.text is not None
+        failed = not self._check(u).ok
+        if failed and len(u.text) > self.p.checks.max_chars:
+            self.counts["failed_not_kept"] += 1
+            return
+        self.cache.put(
+            u.req.key,
+            unit_id=u.req.unit_id,
+            backend=self.backend.name,
+            model=self.backend.model,
+            text=u.text,
+            prompt_tokens=u.tokens[0],
+            completion_tokens=u.tokens[1],
+            failed=failed,
+        )
 
     def _check(self, u: _Unit) -> CheckResult:
         return self.checker(u.text, u.req.facts, u.req.adapter)

@@ -84,7 +84,8 @@ def summarise_reports(
     volatile = {
         k: stats.pop(k)
         for k in list(stats)
-        if k in ("backend_calls", "from_cache") or k.startswith("backend_")
+        if k in ("backend_calls", "from_cache", "failed_not_kept")
+        or k.startswith("backend_")
     }
     judge = stats.get("judge")
     if isinstance(judge, dict):
