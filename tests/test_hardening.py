@@ -311,3 +311,28 @@ def test_any_sample_rate_resamples_in_bounded_memory(rate, monkeypatch):
     peak = torch.fft.rfft(out[:16000]).abs().argmax().item()  # 1 Hz per bin
     assert abs(peak - 1000) <= 1
     frontend._resampler.cache_clear()
+
+
+def test_the_evaluation_page_escapes_every_value():
+    """Values on the evaluation page (an encoder's name, a task's reason for being
+    skipped, a suite's name) are shown as text, never run."""
+    import pandas as pd
+
+    from acula_pipeline.evaluation.html import render_report
+
+    evil = "<img src=x onerror=alert(1)>"
+    page = render_report(
+        synthetic=True,
+        headline={"tasks": 1, evil: 0.5},
+        results=pd.DataFrame({"task": [evil], "auroc": [0.5]}),
+        skipped=[{"task": evil, "reason": evil}],
+        figures=[],
+        zero_shot=[{"task": evil}],
+        retrieval=[],
+        audit={"ok": True, "test_subjects": 1},
+        validation={"success": True, "docs": evil, "suites": {"s": {"suite": evil}}},
+        seeds=[0],
+    )
+    assert "<img src=x" not in page
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 7
+    assert "<p>Not run (off, or no held-out reports).</p>" in page

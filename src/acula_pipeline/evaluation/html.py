@@ -34,12 +34,12 @@ real data.</p>{% endif %}
 <b>{{ "%.3f"|format(v) }}</b>{{ ", " if not loop.last }}{% endfor %}.</p>{% endif %}
 
 <h2>Linear probes</h2>
-{{ results_html }}
+{{ results_html|safe }}
 <p>Mean over probe seeds {{ seeds }} [95 % interval from a bootstrap over patients:
 subjects resampled, not recordings]; differences are paired on the same patients and
 their verdict is read from the interval. Protocol <code>loso</code>: leave one subject
 out.</p>
-{% if skipped %}<h3>Tasks not run</h3>{{ skipped }}{% endif %}
+{% if skipped %}<h3>Tasks not run</h3>{{ skipped|safe }}{% endif %}
 {% for name, png in figures %}<h3>{{ name }}</h3>
 <img alt="{{ name }}" src="data:image/png;base64,{{ png }}">{% endfor %}
 
@@ -48,9 +48,9 @@ out.</p>
 authors' <code>cka_feature</code> loss compares feature covariances and never pairs a clip
 with its own report, so zero-shot and retrieval are only expected above chance with the
 paired losses (<code>cka_linear</code>, <code>clip</code>, <code>siglip</code>).</p>
-{{ zero_shot or "<p>No task has class descriptions, or zero-shot is off.</p>" }}
+{% if zero_shot %}{{ zero_shot|safe }}{% else %}<p>No task has class descriptions, or zero-shot is off.</p>{% endif %}
 <h2>Audio → report retrieval (test subjects)</h2>
-{{ retrieval or "<p>Not run (off, or no held-out reports).</p>" }}
+{% if retrieval %}{{ retrieval|safe }}{% else %}<p>Not run (off, or no held-out reports).</p>{% endif %}
 
 <h2>Leakage audit</h2>
 <p>{% if audit.ok %}<span class="ok">passed</span>: none of the
@@ -66,7 +66,7 @@ Probe numbers are optimistic.{% endif %}</p>
 <span class="bad">failed</span>{% endif %}: {{ validation.critical_failed }} critical
 and {{ validation.warning_failed }} warning expectation(s) failed. Data Docs:
 <code>{{ validation.docs|e }}</code></p>
-{{ suites }}
+{{ suites|safe }}
 </body></html>
 """
 
@@ -79,9 +79,12 @@ def figure_png(fig: Figure, dpi: int = 80) -> str:
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows as an HTML table, every cell escaped (by pandas; shown ``|safe``)."""
     if not rows:
         return ""
-    return pd.DataFrame(rows).to_html(index=False, float_format="%.3f", border=0)
+    return pd.DataFrame(rows).to_html(
+        index=False, float_format="%.3f", border=0, escape=True
+    )
 
 
 def render_report(
@@ -102,7 +105,8 @@ def render_report(
         {k: s.get(k) for k in ("suite", "rows", "evaluated", "passed", "failed")}
         for s in validation.get("suites", {}).values()
     ]
-    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
+    # Every value is escaped; the tables are built escaped (pandas) and shown |safe.
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
         synthetic=synthetic,
         headline=headline,

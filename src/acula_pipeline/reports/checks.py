@@ -24,6 +24,7 @@ CHECKS = (
     "non_empty",
     "length",
     "no_error_marker",
+    "no_injection",
     "labels_reflected",
     "no_contradiction",
     "no_recommendation",
@@ -48,6 +49,30 @@ class CheckCfg(BaseModel):
         r"\bas an ai\b",
         r"\blanguage model\b",
         r"\bunable to (?:provide|generate|assist|comply)\b",
+    ]
+    # A report is plain prose read by a model and shown on pages: no markup, no
+    # words addressed to a model (check ``no_injection``).
+    forbid_injection: bool = True
+    markup_markers: list[str] = [
+        r"<[a-z/!?][^<>]{0,200}>",  # an HTML/XML tag or comment ("< 5 years" is not)
+        r"\b(?:javascript|vbscript):|\bdata:[a-z]+/[a-z0-9.+-]+",  # script or data URLs
+        r"!?\[[^\]]{0,200}\]\([^)]{0,500}\)",  # a Markdown link or image
+        r"```",
+        r"\{\{|\}\}|\{%|%\}",  # template syntax
+        r"<\|[a-z_]{1,40}\|>|\[/?inst\]|<</?sys>>",  # chat-template tokens
+        r"https?://",
+    ]
+    instruction_markers: list[str] = [
+        r"\b(?:ignore|disregard|forget|override)\b[^.;]{0,40}?\b(?:instructions?|"
+        r"prompts?|rules|guidelines|everything)\b",
+        r"\b(?:system|developer) (?:prompt|message|instructions?)\b",
+        r"\b(?:new|updated|real|actual) instructions?\b",
+        r"\byou (?:are|will) (?:now )?(?:an?|the|my) (?:ai|assistant|chatbot|language "
+        r"model|llm|model)\b",
+        r"^\s*(?:assistant|system|user)\s*:",
+        r"\b(?:do not|don't|never) (?:follow|obey|reveal|mention)\b",
+        r"\bjailbreak",
+        r"\bprompt injection\b",
     ]
     forbid_recommendations: bool = True
     recommendation_markers: list[str] = [
@@ -729,10 +754,14 @@ def _rate(text: str, value: Any, facts: Facts) -> tuple[bool | None, list[str]]:
 # ------------------------------------------------------------------ the checker
 
 
-def compile_markers(patterns: list[str]) -> re.Pattern[str] | None:
-    """One case-insensitive pattern from a marker list (None when empty)."""
+def compile_markers(
+    patterns: list[str], multiline: bool = False
+) -> re.Pattern[str] | None:
+    """One case-insensitive pattern from a marker list (None when empty); with
+    ``multiline``, ``^`` matches at the start of every line."""
+    flags = re.I | (re.M if multiline else 0)
     return (
-        re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
+        re.compile("|".join(f"(?:{p})" for p in patterns), flags) if patterns else None
     )
 
 
@@ -742,6 +771,14 @@ class Checker:
     def __init__(self, cfg: CheckCfg) -> None:
         self.cfg = cfg
         self._errors = compile_markers(cfg.error_markers)
+        self._markup = (
+            compile_markers(cfg.markup_markers) if cfg.forbid_injection else None
+        )
+        self._instructions = (
+            compile_markers(cfg.instruction_markers, multiline=True)
+            if cfg.forbid_injection
+            else None
+        )
         self._advice = (
             compile_markers(cfg.recommendation_markers)
             if cfg.forbid_recommendations
@@ -771,6 +808,10 @@ class Checker:
             fail("length", f"{len(text)} chars, {n_sent} sentences")
         if self._errors and (m := self._errors.search(text)):
             fail("no_error_marker", f"error/refusal marker {m.group(0)!r}")
+        if self._markup and (m := self._markup.search(text)):
+            fail("no_injection", f"markup {m.group(0)!r}")
+        if self._instructions and (m := self._instructions.search(text)):
+            fail("no_injection", f"words to a model {m.group(0)!r}")
         if self._advice and (m := self._advice.search(text)):
             fail(
                 "no_recommendation",
