@@ -336,3 +336,95 @@ def test_the_evaluation_page_escapes_every_value():
     assert "<img src=x" not in page
     assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 7
     assert "<p>Not run (off, or no held-out reports).</p>" in page
+
+
+def _long_wav(path: pathlib.Path, seconds: float, rate: int) -> pathlib.Path:
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(int(seconds * rate)) * 0.1).astype(np.float32)
+    sf.write(path, x, rate, subtype="PCM_16")
+    return path
+
+
+def test_a_long_recording_is_audited_in_bounded_memory(tmp_path):
+    """Issue "Harden": a 1-hour 48 kHz file peaked at 5.8 GB in ingest (the whole
+    file as float32 plus float64 copies). Six minutes here: 69 MB as float32."""
+    import tracemalloc
+
+    import pandas as pd
+
+    from acula_pipeline.audio.audit import audit_recordings
+    from acula_pipeline.audio.io import read_audio, to_mono
+    from acula_pipeline.audio.quality import QualityCfg, quality_stats
+
+    path = _long_wav(tmp_path / "long.wav", 360, 48_000)
+    rec = pd.DataFrame(
+        {"recording_id": ["r"], "path": [str(path)], "dataset": ["d"]}
+    )
+    tracemalloc.start()
+    try:
+        _, quality, quarantine = audit_recordings(rec, QualityCfg(), workers=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert quarantine.empty
+    assert peak < 32e6, f"{peak / 1e6:.0f} MB"
+    samples, sr = read_audio(path)
+    whole = quality_stats(to_mono(samples), sr, QualityCfg())
+    got = quality.iloc[0]
+    for k, v in whole.items():
+        assert got[k] == pytest.approx(v, rel=1e-9, abs=1e-12), k
+
+
+@pytest.mark.parametrize("rate", [44_100, 48_000, 8_000])
+def test_a_long_recording_is_cut_a_window_at_a_time(tmp_path, monkeypatch, rate):
+    """Features of a long recording read one window at a time, never the whole
+    file, and the clips are those of the whole file, sample for sample."""
+    from acula_pipeline.audio import features
+    from acula_pipeline.audio.frontend import FrontendCfg
+
+    cfg = FrontendCfg()
+    path = str(_long_wav(tmp_path / "long.wav", 40, rate))
+    spans = [(t, t + 8.19) for t in np.arange(0, 32, 4.1)] + [(35.0, 40.0)]
+    whole = features.recording_clips(path, spans, cfg, "repeat", window_s=1e9)
+    reads: list[int] = []
+    real = features.read_frames
+
+    def counting(p, start, stop):
+        reads.append(stop - start)
+        return real(p, start, stop)
+
+    def never(*a, **k):
+        raise AssertionError("the whole file was read")
+
+    monkeypatch.setattr(features, "read_frames", counting)
+    monkeypatch.setattr(features, "read_audio", never)
+    windowed = features.recording_clips(path, spans, cfg, "repeat", window_s=9.0)
+    assert len(reads) > 3 and max(reads) < 9.5 * rate
+    np.testing.assert_array_equal(windowed, whole)
+
+
+def test_a_float_file_far_beyond_full_scale_is_quarantined(tmp_path):
+    """Issue "Harden": a float WAV 100× beyond full scale got only a warning."""
+    import pandas as pd
+    import soundfile as sf
+
+    from acula_pipeline.audio.audit import audit_recordings
+    from acula_pipeline.audio.quality import QualityCfg
+
+    t = np.arange(16_000 * 2) / 16_000
+    loud = (100 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    sf.write(tmp_path / "loud.wav", loud, 16_000, subtype="FLOAT")
+    sf.write(tmp_path / "ok.wav", loud / 80, 16_000, subtype="FLOAT")  # 1.25: kept
+    rec = pd.DataFrame(
+        {
+            "recording_id": ["loud", "ok"],
+            "path": [str(tmp_path / "loud.wav"), str(tmp_path / "ok.wav")],
+            "dataset": ["d", "d"],
+        }
+    )
+    accepted, _, quarantine = audit_recordings(rec, QualityCfg(), workers=1)
+    assert accepted["recording_id"].tolist() == ["ok"]
+    (reason,) = quarantine["reason"]
+    assert "peak 100 > max_peak 2" in reason and quarantine["record"].iloc[0] == "loud"

@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from acula_pipeline.audio.io import AudioReadError, read_audio, to_mono
+from acula_pipeline.audio.io import AudioReadError, read_blocks
 from acula_pipeline.audio.quality import (
     QUALITY_COLUMNS,
+    QualityAccumulator,
     QualityCfg,
-    quality_stats,
     rejection_reason,
 )
 
@@ -22,14 +22,18 @@ logger = logging.getLogger(__name__)
 
 
 def _audit_one(cfg: QualityCfg, item: tuple[str, str]) -> dict[str, Any]:
+    """One recording's statistics, read in blocks: memory is bounded by the block,
+    not the file (a 1-hour 48 kHz file is 173 M samples)."""
     recording_id, path = item
     try:
-        samples, sr = read_audio(path)
+        sr, blocks = read_blocks(path)
+        acc = QualityAccumulator(sr, cfg)
+        for block in blocks:
+            acc.add(block)
     except AudioReadError as exc:
         return {"recording_id": recording_id, "reason": str(exc)}
-    wave = to_mono(samples)
-    stats = quality_stats(wave, sr, cfg)
-    reason = rejection_reason(stats, wave.size / sr, cfg)
+    stats = acc.stats()
+    reason = rejection_reason(stats, acc.n / sr, cfg)
     return {"recording_id": recording_id, "reason": reason, **stats}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,13 @@ from acula_pipeline.audio.frontend import (
     fit_clip,
     resample,
 )
-from acula_pipeline.audio.io import read_audio, to_mono
+from acula_pipeline.audio.io import (
+    PYAV_SUFFIXES,
+    audio_info,
+    read_audio,
+    read_frames,
+    to_mono,
+)
 
 logger = logging.getLogger(__name__)
 _FRONTENDS: dict[FrontendCfg, LogMelFrontend] = {}
@@ -41,23 +48,96 @@ class FeatureShard:
     waveforms: np.ndarray | None = None  # (n, clip_samples) float16
 
 
+# A recording longer than this is decoded and resampled one window of clips at a
+# time, so its memory is bounded by the window, not the file.
+WINDOW_S = 120.0
+# Clips cut and turned into features together (float32 clips: 0.5 MB each).
+CLIPS_AT_ONCE = 32
+
+
 def recording_clips(
-    path: str, spans: list[tuple[float, float]], cfg: FrontendCfg, pad_mode: str
+    path: str,
+    spans: list[tuple[float, float]],
+    cfg: FrontendCfg,
+    pad_mode: str,
+    window_s: float = WINDOW_S,
 ) -> np.ndarray:
     """Decode one recording, resample it to ``cfg.sample_rate`` and cut fitted clips.
+
+    A recording longer than ``window_s`` is read a window at a time, each window
+    starting on the resampling grid with context on both sides, so its clips are
+    the same as from the whole file (exactly for rates whose kernel is exact,
+    ``frontend.MAX_PHASES``).
 
     Returns:
         float32 array ``(len(spans), cfg.clip_samples)``.
     """
-    samples, sr = read_audio(path)
+    new = cfg.sample_rate
+    whole = Path(path).suffix.lower() in PYAV_SUFFIXES  # decoded whole anyway
+    info = None if whole else audio_info(path)
+    if info is None or info.duration_s <= window_s:
+        samples, sr = read_audio(path)
+        mono = torch.from_numpy(np.ascontiguousarray(to_mono(samples)))
+        wave = resample(mono, sr, new).numpy()
+        return np.stack([_cut(wave, 0, s, cfg, pad_mode) for s in spans])
+    clips: list[np.ndarray | None] = [None] * len(spans)
+    for group in _windows(spans, window_s, cfg.clip_seconds):
+        lo = min(spans[i][0] for i in group)
+        hi = max(min(spans[i][1], spans[i][0] + cfg.clip_seconds) for i in group)
+        wave, offset = _resampled_window(path, info.sample_rate, info.frames, lo, hi, new)
+        for i in group:
+            clips[i] = _cut(wave, offset, spans[i], cfg, pad_mode)
+    return np.stack(clips).astype(np.float32)  # type: ignore[arg-type]
+
+
+def _cut(
+    wave: np.ndarray,
+    offset: int,
+    span: tuple[float, float],
+    cfg: FrontendCfg,
+    pad_mode: str,
+) -> np.ndarray:
+    """The clip of ``span`` from ``wave``, whose first sample is ``offset``."""
+    start, end = span
+    a = int(round(start * cfg.sample_rate))
+    b = min(int(round(end * cfg.sample_rate)), a + cfg.clip_samples)
+    return fit_clip(wave[a - offset : b - offset], cfg.clip_samples, pad_mode).astype(
+        np.float32
+    )
+
+
+def _windows(
+    spans: list[tuple[float, float]], window_s: float, clip_s: float
+) -> list[list[int]]:
+    """Span indices grouped (in start order) so each group lies within a window."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    groups: list[list[int]] = []
+    lo = 0.0
+    for i in order:
+        end = min(spans[i][1], spans[i][0] + clip_s)
+        if groups and end - lo <= window_s:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+            lo = spans[i][0]
+    return groups
+
+
+def _resampled_window(
+    path: str, orig: int, frames: int, lo: float, hi: float, new: int
+) -> tuple[np.ndarray, int]:
+    """Samples ``lo``–``hi`` s of ``path`` at rate ``new``, and the index of the
+    first one in the resampled whole file. The excerpt starts on the resampling
+    grid (a multiple of ``orig / gcd`` input samples) with 0.1 s of context each
+    side, so the kernel sees what it would in the whole file."""
+    g = math.gcd(orig, new)
+    unit_in, unit_out = orig // g, new // g
+    start_out = max(0, int(math.floor(lo * new)) - new // 10) // unit_out * unit_out
+    start_in = start_out // unit_out * unit_in
+    stop_in = min(frames, int(math.ceil(hi * orig)) + orig // 10 + unit_in)
+    samples, sr = read_frames(path, start_in, stop_in)
     mono = torch.from_numpy(np.ascontiguousarray(to_mono(samples)))
-    wave = resample(mono, sr, cfg.sample_rate).numpy()
-    clips = []
-    for start, end in spans:
-        a = int(round(start * cfg.sample_rate))
-        b = min(int(round(end * cfg.sample_rate)), a + cfg.clip_samples)
-        clips.append(fit_clip(wave[a:b], cfg.clip_samples, pad_mode))
-    return np.stack(clips).astype(np.float32)
+    return resample(mono, sr, new).numpy(), start_out
 
 
 def clip_features(clips: np.ndarray, cfg: FrontendCfg) -> np.ndarray:
@@ -79,9 +159,14 @@ def _recording_job(
     # One intra-op thread per worker: the parallelism is across recordings.
     torch.set_num_threads(1)
     path, spans = item
-    clips = recording_clips(path, spans, cfg, pad_mode)
-    feats = clip_features(clips, cfg).astype(np.float16)
-    return feats, clips.astype(np.float16) if keep_waveforms else None
+    feats, waves = [], []
+    # A few dozen clips at a time: a long recording's float32 clips never all at once
+    for i in range(0, len(spans), CLIPS_AT_ONCE):
+        clips = recording_clips(path, spans[i : i + CLIPS_AT_ONCE], cfg, pad_mode)
+        feats.append(clip_features(clips, cfg).astype(np.float16))
+        if keep_waveforms:
+            waves.append(clips.astype(np.float16))
+    return np.concatenate(feats), np.concatenate(waves) if keep_waveforms else None
 
 
 def iter_feature_shards(

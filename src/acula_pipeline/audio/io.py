@@ -8,6 +8,7 @@ wheels bundle FFmpeg; without PyAV the error names the file and a conversion com
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,58 @@ def read_audio(
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
     return data, int(sr)
+
+
+def read_frames(
+    path: str | Path, start: int, stop: int
+) -> tuple[np.ndarray, int]:
+    """Frames ``start``–``stop`` of a libsndfile-readable file, float32
+    ``(frames, channels)``, and its sample rate.
+
+    Raises:
+        AudioReadError: The file is missing, not audio, or truncated.
+    """
+    check_wav_complete(path)
+    try:
+        data, sr = sf.read(
+            str(path), start=start, stop=stop, dtype="float32", always_2d=True
+        )
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
+    return data, int(sr)
+
+
+def read_blocks(
+    path: str | Path, block_frames: int = 1 << 18
+) -> tuple[int, Iterator[np.ndarray]]:
+    """A whole file as consecutive mono float32 blocks, never all of it at once
+    (a WebM/MP4 file is decoded whole first: PyAV gives no frame count).
+
+    Returns:
+        The sample rate and an iterator of 1-D blocks of at most ``block_frames``.
+
+    Raises:
+        AudioReadError: The file is missing, not audio, or truncated (also while
+            iterating).
+    """
+    if Path(path).suffix.lower() in PYAV_SUFFIXES:
+        samples, sr = _decode_pyav(path)
+        mono = to_mono(samples)
+        return sr, (
+            mono[i : i + block_frames] for i in range(0, mono.size, block_frames)
+        )
+    info = audio_info(path)
+
+    def blocks() -> Iterator[np.ndarray]:
+        try:
+            for b in sf.blocks(
+                str(path), blocksize=block_frames, dtype="float32", always_2d=True
+            ):
+                yield to_mono(b)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
+
+    return info.sample_rate, blocks()
 
 
 def _decode_pyav(path: str | Path) -> tuple[np.ndarray, int]:
