@@ -359,9 +359,7 @@ def test_a_long_recording_is_audited_in_bounded_memory(tmp_path):
     from acula_pipeline.audio.quality import QualityCfg, quality_stats
 
     path = _long_wav(tmp_path / "long.wav", 360, 48_000)
-    rec = pd.DataFrame(
-        {"recording_id": ["r"], "path": [str(path)], "dataset": ["d"]}
-    )
+    rec = pd.DataFrame({"recording_id": ["r"], "path": [str(path)], "dataset": ["d"]})
     tracemalloc.start()
     try:
         _, quality, quarantine = audit_recordings(rec, QualityCfg(), workers=1)
@@ -428,3 +426,54 @@ def test_a_float_file_far_beyond_full_scale_is_quarantined(tmp_path):
     assert accepted["recording_id"].tolist() == ["ok"]
     (reason,) = quarantine["reason"]
     assert "peak 100 > max_peak 2" in reason and quarantine["record"].iloc[0] == "loud"
+
+
+def test_identical_audio_under_two_source_names_stays_on_one_side(
+    real_samples, caplog
+):
+    """Issue "Harden": the same dataset enabled under two source names put files in
+    both train and test, with no warning. The audit now digests the decoded audio;
+    the split keeps each group of identical recordings on one side; the leakage
+    audit compares content, not only subject ids."""
+    import logging
+
+    from acula_pipeline.audio.audit import audit_recordings
+    from acula_pipeline.audio.quality import QualityCfg
+    from acula_pipeline.evaluation.splits import (
+        SplitParams,
+        identical_audio,
+        keep_identical_audio_together,
+        leakage_audit,
+        make_splits,
+    )
+    from acula_pipeline.sources.base import scan_source, scans_to_frames
+
+    root = real_samples / "circor2022"
+    scans = [scan_source("circor2022", root, name, False) for name in ("a", "b")]
+    scanned, _, _ = scans_to_frames(scans)
+    recordings, _, _ = audit_recordings(scanned, QualityCfg(), workers=1)
+    groups = identical_audio(recordings)
+    assert len(groups) == len(recordings) // 2  # every file, once under each name
+    assert all(g[0].startswith("a/") and g[1].startswith("b/") for g in groups)
+    params = SplitParams(val_fraction=0.3, test_fraction=0.3, seed=1)
+    plain = make_splits(recordings, params)
+    with caplog.at_level(logging.WARNING):
+        splits = keep_identical_audio_together(plain, recordings)
+    assert "Identical audio" in caplog.text
+    before = dict(zip(plain["subject_id"], plain["split"], strict=True))
+    side = dict(zip(splits["subject_id"], splits["split"], strict=True))
+    subject = recordings.set_index("recording_id")["subject_id"]
+    assert any(len({before[subject[r]] for r in g}) > 1 for g in groups)
+    for g in groups:
+        assert len({side[subject[r]] for r in g}) == 1, g
+    # The audit by content: train on "a"'s subjects and test on "b"'s.
+    a_subjects = sorted(s for s in plain["subject_id"] if s.startswith("a:"))
+    b_test = plain.assign(
+        split=["test" if s.startswith("b:") else "train" for s in plain["subject_id"]]
+    )
+    by_name = leakage_audit(b_test, a_subjects, [])
+    by_content = leakage_audit(b_test, a_subjects, [], recordings)
+    assert by_name["ok"] and not by_content["ok"]
+    assert set(by_content["test_subjects_in_alignment_audio"]) == {
+        s.replace("a:", "b:", 1) for s in a_subjects
+    }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -28,13 +30,20 @@ def _audit_one(cfg: QualityCfg, item: tuple[str, str]) -> dict[str, Any]:
     try:
         sr, blocks = read_blocks(path)
         acc = QualityAccumulator(sr, cfg)
+        digest = hashlib.sha256(f"{sr}\n".encode())
         for block in blocks:
             acc.add(block)
+            digest.update(np.ascontiguousarray(block, dtype="<f4").tobytes())
     except AudioReadError as exc:
         return {"recording_id": recording_id, "reason": str(exc)}
     stats = acc.stats()
     reason = rejection_reason(stats, acc.n / sr, cfg)
-    return {"recording_id": recording_id, "reason": reason, **stats}
+    return {
+        "recording_id": recording_id,
+        "reason": reason,
+        "audio_sha256": digest.hexdigest(),
+        **stats,
+    }
 
 
 def audit_recordings(
@@ -49,7 +58,9 @@ def audit_recordings(
 
     Returns:
         ``(accepted recordings, quality table, quarantine rows)``; the quality table has
-        one row per decodable recording, accepted or not.
+        one row per decodable recording, accepted or not. Accepted recordings carry
+        ``audio_sha256``, a digest of the decoded samples and rate: the same audio
+        under two names (or in two formats) has one digest.
     """
     items = list(zip(recordings["recording_id"], recordings["path"], strict=True))
     job = partial(_audit_one, cfg)
@@ -64,8 +75,14 @@ def audit_recordings(
             )
     else:
         results = [job(i) for i in tqdm(items, desc="audit audio")]
-    res = pd.DataFrame(results, columns=["recording_id", "reason", *QUALITY_COLUMNS])
-    quality = res.dropna(subset=["peak"]).drop(columns="reason").reset_index(drop=True)
+    res = pd.DataFrame(
+        results, columns=["recording_id", "reason", "audio_sha256", *QUALITY_COLUMNS]
+    )
+    quality = (
+        res.dropna(subset=["peak"])
+        .drop(columns=["reason", "audio_sha256"])
+        .reset_index(drop=True)
+    )
     rejected = res[res["reason"].notna()].merge(recordings, on="recording_id")
     quarantine = pd.DataFrame(
         {
@@ -76,7 +93,9 @@ def audit_recordings(
             "reason": rejected["reason"],
         }
     )
-    accepted = recordings[~recordings["recording_id"].isin(rejected["recording_id"])]
+    accepted = recordings[
+        ~recordings["recording_id"].isin(rejected["recording_id"])
+    ].merge(res[["recording_id", "audio_sha256"]], on="recording_id", how="left")
     logger.info(
         "Audio audit: %d recordings decoded, %d accepted, %d quarantined",
         len(recordings),

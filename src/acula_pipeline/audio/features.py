@@ -84,7 +84,9 @@ def recording_clips(
     for group in _windows(spans, window_s, cfg.clip_seconds):
         lo = min(spans[i][0] for i in group)
         hi = max(min(spans[i][1], spans[i][0] + cfg.clip_seconds) for i in group)
-        wave, offset = _resampled_window(path, info.sample_rate, info.frames, lo, hi, new)
+        wave, offset = _resampled_window(
+            path, info.sample_rate, info.frames, lo, hi, new
+        )
         for i in group:
             clips[i] = _cut(wave, offset, spans[i], cfg, pad_mode)
     return np.stack(clips).astype(np.float32)  # type: ignore[arg-type]

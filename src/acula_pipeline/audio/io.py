@@ -132,9 +132,7 @@ def read_audio(
     return data, int(sr)
 
 
-def read_frames(
-    path: str | Path, start: int, stop: int
-) -> tuple[np.ndarray, int]:
+def read_frames(path: str | Path, start: int, stop: int) -> tuple[np.ndarray, int]:
     """Frames ``start``–``stop`` of a libsndfile-readable file, float32
     ``(frames, channels)``, and its sample rate.
 

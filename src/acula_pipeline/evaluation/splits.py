@@ -99,6 +99,85 @@ def make_splits(recordings: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
     return out.sort_values("subject_id", ignore_index=True)
 
 
+# The more held-out side wins when identical audio sits in two splits.
+_HELD_OUT = {"train": 0, "val": 1, "test": 2}
+
+
+def identical_audio(recordings: pd.DataFrame) -> list[list[str]]:
+    """Groups of recording ids whose decoded audio is identical (``audio_sha256``),
+    each group sorted, groups sorted; empty without the column."""
+    if "audio_sha256" not in recordings:
+        return []
+    rec = recordings.dropna(subset=["audio_sha256"])
+    return sorted(
+        sorted(map(str, g["recording_id"]))
+        for _, g in rec.groupby("audio_sha256", sort=True)
+        if len(g) > 1
+    )
+
+
+def keep_identical_audio_together(
+    splits: pd.DataFrame, recordings: pd.DataFrame
+) -> pd.DataFrame:
+    """Put every subject sharing audio with another on one side of the split.
+
+    The same file under two source names (or two subjects) would otherwise train
+    on what is tested. Subjects linked by identical audio, directly or through
+    others, take the most held-out split among them (test over validation over
+    train), so an official test set stays whole. A warning names the groups.
+    """
+    groups = identical_audio(recordings)
+    if not groups:
+        return splits
+    subject_of = dict(
+        zip(
+            recordings["recording_id"].astype(str),
+            recordings["subject_id"],
+            strict=False,
+        )
+    )
+    parent: dict[str, str] = {}
+
+    def root(s: str) -> str:
+        while parent.get(s, s) != s:
+            s = parent[s]
+        return s
+
+    for g in groups:
+        subjects = sorted({subject_of[r] for r in g})
+        for s in subjects[1:]:
+            parent[root(s)] = root(subjects[0])
+    out = splits.copy()
+    split_of = dict(zip(out["subject_id"], out["split"], strict=True))
+    members: dict[str, list[str]] = {}
+    for s in split_of:
+        members.setdefault(root(s), []).append(s)
+    moved = []
+    for linked in members.values():
+        if len(linked) < 2:
+            continue
+        side = max((split_of[s] for s in linked), key=_HELD_OUT.__getitem__)
+        moved += [s for s in linked if split_of[s] != side]
+        for s in linked:
+            split_of[s] = side
+    out["split"] = out["subject_id"].map(split_of)
+    n_rec = sum(len(g) for g in groups)
+    datasets = sorted(
+        set(recordings.loc[recordings["recording_id"].isin(sum(groups, [])), "dataset"])
+    )
+    log.warning(
+        "Identical audio: %d recordings in %d groups (datasets %s; e.g. %s); %d "
+        "subject(s) moved so each group sits on one side of the split: %s",
+        n_rec,
+        len(groups),
+        ", ".join(map(str, datasets)),
+        " = ".join(groups[0]),
+        len(moved),
+        ", ".join(sorted(moved)[:10]) + (" …" if len(moved) > 10 else ""),
+    )
+    return out
+
+
 def split_of_subjects(recordings: pd.DataFrame, params: SplitParams) -> dict[str, str]:
     """``make_splits`` as a mapping subject → split."""
     splits = make_splits(recordings, params)
@@ -113,15 +192,27 @@ def leakage_audit(
     splits: pd.DataFrame,
     aligned_subjects: Iterable[str],
     report_subjects: Iterable[str],
+    recordings: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """Which test subjects' audio (clips trained on) or reports reached alignment."""
+    """Which test subjects' audio (clips trained on) or reports reached alignment.
+
+    With ``recordings`` (carrying ``audio_sha256``) the audio is also compared by
+    content: a test subject whose recording is identical to one a trained subject
+    contributed counts as leaked, whatever the names.
+    """
     test = set(splits.loc[splits["split"] == "test", "subject_id"])
-    audio = sorted(test & set(aligned_subjects))
+    trained = set(aligned_subjects)
+    audio = test & trained
+    if recordings is not None and "audio_sha256" in recordings:
+        rec = recordings.dropna(subset=["audio_sha256"])
+        seen = set(rec.loc[rec["subject_id"].isin(trained), "audio_sha256"])
+        same = rec["subject_id"].isin(test) & rec["audio_sha256"].isin(seen)
+        audio |= set(rec.loc[same, "subject_id"])
     reports = sorted(test & set(report_subjects))
     return {
         "ok": not audio and not reports,
         "test_subjects": len(test),
-        "test_subjects_in_alignment_audio": audio,
+        "test_subjects_in_alignment_audio": sorted(audio),
         "test_subjects_with_alignment_reports": reports,
     }
 

@@ -40,16 +40,18 @@ def audit_leakage(
     aligned: dict[str, Any],
     reports: pd.DataFrame,
     reports_params: ReportsParams,
+    recordings: pd.DataFrame,
 ) -> dict[str, Any]:
-    """Fail the run if a test subject's audio or report reached alignment (unless
-    ``reports.leakage.paper_like``, which reports the overlap instead)."""
+    """Fail the run if a test subject's audio (by subject or by content) or report
+    reached alignment (unless ``reports.leakage.paper_like``, which reports the
+    overlap instead)."""
     trained = aligned["config"].get("trained_subjects")
     if trained is None:
         raise ValueError(
             "the aligned model does not record the subjects it was trained on (made "
             "by an older version); rerun `kedro run --pipelines=align`"
         )
-    audit = leakage_audit(splits, trained, reports["subject_id"])
+    audit = leakage_audit(splits, trained, reports["subject_id"], recordings)
     audit["paper_like"] = reports_params.leakage.paper_like
     if audit["ok"]:
         log.info("Leakage audit passed: no test subject reached alignment")

@@ -19,7 +19,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=audit_leakage,
-                inputs=["splits", "aligned_model", "reports", "params:reports"],
+                inputs=[
+                    "splits",
+                    "aligned_model",
+                    "reports",
+                    "params:reports",
+                    "recordings",
+                ],
                 outputs="leakage_audit",
                 name="audit_leakage_node",
             ),

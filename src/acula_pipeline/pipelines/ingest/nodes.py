@@ -12,7 +12,11 @@ from matplotlib.figure import Figure
 from acula_pipeline.audio.audit import audit_recordings
 from acula_pipeline.audio.features import iter_feature_shards
 from acula_pipeline.audio.framing import make_segments
-from acula_pipeline.evaluation.splits import make_splits
+from acula_pipeline.evaluation.splits import (
+    identical_audio,
+    keep_identical_audio_together,
+    make_splits,
+)
 from acula_pipeline.pipelines.ingest.params import IngestParams
 from acula_pipeline.sources import scan_source, scans_to_frames
 from acula_pipeline.sources.overview import ingest_overview
@@ -76,8 +80,11 @@ def audit_audio(
 
 def split_subjects(recordings: pd.DataFrame, params: IngestParams) -> pd.DataFrame:
     """The subject-disjoint train/val/test table (stratified per dataset, official
-    test sets kept) that every later stage reads."""
-    return make_splits(recordings, params.split)
+    test sets kept) that every later stage reads; subjects sharing identical audio
+    sit on one side of it."""
+    return keep_identical_audio_together(
+        make_splits(recordings, params.split), recordings
+    )
 
 
 def build_segments(
@@ -130,10 +137,16 @@ def summarise(
     recordings: pd.DataFrame, segments: pd.DataFrame, quarantine: pd.DataFrame
 ) -> dict[str, Any]:
     """Count what each dataset contributed and what was quarantined (DVC metrics)."""
+    same = identical_audio(recordings)
     summary: dict[str, Any] = {
         "recordings": len(recordings),
         "segments": len(segments),
         "quarantined": len(quarantine),
+        # recordings whose audio is identical to another's (same digest), in groups
+        "identical_audio": {
+            "recordings": sum(map(len, same)),
+            "groups": len(same),
+        },
         "datasets": {},
     }
     for ds in sorted(set(recordings["dataset"]) | set(quarantine["dataset"])):
