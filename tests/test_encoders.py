@@ -5,7 +5,9 @@ downloaded."""
 
 from __future__ import annotations
 
+import json
 import logging
+import pathlib
 
 import numpy as np
 import pytest
@@ -111,6 +113,31 @@ def test_torchscript_logmel_with_own_ssl_loss(tmp_path, corpus):
     ]  # the file's hash: a new file, a new run
     enc = load_encoder(artifact)
     assert enc.embed_dim == 16 and enc.has_ssl
+    # Written as a model folder, it carries its own copy of the scripted file and
+    # reads back from anywhere, the original gone.
+    from acula_pipeline.catalog_datasets import ModelArtifactDataset
+    from acula_pipeline.inference import ModelError, load_model
+
+    folder = ModelArtifactDataset(str(tmp_path / "model"))
+    folder.save(artifact)
+    written = json.loads((tmp_path / "model/config.json").read_text())
+    assert written["encoder"]["path"] == "encoder.pt"
+    pathlib.Path(path).unlink()
+    again = load_encoder(folder.load())
+    x = torch.randn(2, 256, 64)
+    with torch.no_grad():
+        assert torch.equal(again.encode_audio(x), enc.encode_audio(x))
+    assert load_model(tmp_path / "model").encoder.embed_dim == 16
+    # A config naming a file outside its folder is refused before anything loads
+    # (issue "Harden": torch.jit.load ran whatever path config.json named).
+    for outside in (str(tmp_path / "elsewhere.pt"), "../elsewhere.pt"):
+        written["encoder"]["path"] = outside
+        (tmp_path / "model/config.json").write_text(json.dumps(written))
+        with pytest.raises(ModelError, match="outside the model folder; refused"):
+            load_model(tmp_path / "model")
+        with pytest.raises(Exception) as caught:  # Kedro wraps it in DatasetError
+            folder.load()
+        assert "outside the model folder; refused" in str(caught.value.__cause__)
 
 
 def test_torchscript_waveform_contract_from_config(tmp_path, corpus):

@@ -428,9 +428,7 @@ def test_a_float_file_far_beyond_full_scale_is_quarantined(tmp_path):
     assert "peak 100 > max_peak 2" in reason and quarantine["record"].iloc[0] == "loud"
 
 
-def test_identical_audio_under_two_source_names_stays_on_one_side(
-    real_samples, caplog
-):
+def test_identical_audio_under_two_source_names_stays_on_one_side(real_samples, caplog):
     """Issue "Harden": the same dataset enabled under two source names put files in
     both train and test, with no warning. The audit now digests the decoded audio;
     the split keeps each group of identical recordings on one side; the leakage
@@ -477,3 +475,76 @@ def test_identical_audio_under_two_source_names_stays_on_one_side(
     assert set(by_content["test_subjects_in_alignment_audio"]) == {
         s.replace("a:", "b:", 1) for s in a_subjects
     }
+
+
+def test_a_model_folder_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Issue "Harden": weights and config were written as two files, so a run
+    killed between them left new weights beside the old config."""
+    import json
+
+    import torch
+
+    from acula_pipeline import catalog_datasets
+    from acula_pipeline.catalog_datasets import ModelArtifactDataset
+
+    folder = ModelArtifactDataset(str(tmp_path / "model"))
+    folder.save({"state_dict": {"w": torch.zeros(3)}, "config": {"v": 1}})
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # the run dies between the two files
+
+    monkeypatch.setattr(catalog_datasets.json, "dumps", killed)
+    with pytest.raises(KeyboardInterrupt):
+        folder.save({"state_dict": {"w": torch.ones(3)}, "config": {"v": 2}})
+    monkeypatch.undo()
+    old = folder.load()
+    assert old["config"] == {"v": 1} and torch.equal(
+        old["state_dict"]["w"], torch.zeros(3)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no leftovers
+    folder.save({"state_dict": {"w": torch.ones(3)}, "config": {"v": 2}})
+    assert json.loads((tmp_path / "model/config.json").read_text()) == {"v": 2}
+
+
+def test_a_table_folder_is_written_whole_or_not_at_all(tmp_path):
+    import pandas as pd
+
+    from acula_pipeline.catalog_datasets import TableFolderDataset
+
+    tables = TableFolderDataset(str(tmp_path / "t"), file_format="csv")
+    tables.save({"a": pd.DataFrame({"x": [1]}), "b/c": pd.DataFrame({"y": [2]})})
+
+    class Broken(pd.DataFrame):
+        def to_csv(self, *a, **k):
+            raise OSError("disk full")
+
+    with pytest.raises(Exception, match="disk full"):  # Kedro wraps it
+        tables.save({"a": pd.DataFrame({"x": [9]}), "z": Broken({"y": [3]})})
+    kept = tables.load()
+    assert sorted(kept) == ["a", "b/c"] and kept["a"]["x"].tolist() == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+
+
+def test_two_writers_of_a_feature_store_do_not_collide(tmp_path):
+    """Two runs writing one store used one temporary folder: the second wiped the
+    first one's half-written shards. Each writer now has its own."""
+    from acula_pipeline.audio.features import (
+        FeatureShard,
+        FeatureStore,
+        write_feature_store,
+    )
+
+    root = tmp_path / "features"
+
+    def shard(name: str, value: float) -> FeatureShard:
+        return FeatureShard([name], np.full((1, 4, 2), value, np.float16))
+
+    def first():
+        yield shard("a0", 0)
+        write_feature_store(root, iter([shard("b0", 5)]), {"writer": "b"})
+        yield shard("a1", 1)
+
+    assert write_feature_store(root, first(), {"writer": "a"}) == 2
+    store = FeatureStore(root)
+    assert len(store) == 2 and float(store.get("a1")[0, 0]) == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features"]

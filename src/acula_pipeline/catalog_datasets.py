@@ -9,7 +9,9 @@ from typing import Any
 from kedro.io import AbstractDataset
 
 from acula_pipeline.audio.features import FeatureStore, write_feature_store
+from acula_pipeline.models.base import encoder_spec_in_folder, spec_for_folder
 from acula_pipeline.reports.cache import ReportCache
+from acula_pipeline.runtime import atomic_folder
 from acula_pipeline.validation.runner import GXSession, open_session
 
 
@@ -142,19 +144,26 @@ class ModelArtifactDataset(AbstractDataset[dict, dict]):
         from safetensors.torch import load_file
 
         config = json.loads((self._path / "config.json").read_text())
+        if isinstance(config.get("encoder"), dict):
+            config["encoder"] = encoder_spec_in_folder(config["encoder"], self._path)
         return {
             "state_dict": load_file(self._path / "model.safetensors"),
             "config": config,
         }
 
     def save(self, data: dict[str, Any]) -> None:
+        """Weights, config (and a TorchScript student's file, copied in) as one
+        folder, whole or not at all."""
         from safetensors.torch import save_file
 
-        self._path.mkdir(parents=True, exist_ok=True)
-        save_file(data["state_dict"], self._path / "model.safetensors")
-        (self._path / "config.json").write_text(
-            json.dumps(data["config"], indent=2, sort_keys=True, default=str)
-        )
+        config = dict(data["config"])
+        with atomic_folder(self._path) as tmp:
+            if isinstance(config.get("encoder"), dict):
+                config["encoder"] = spec_for_folder(config["encoder"], tmp)
+            save_file(data["state_dict"], tmp / "model.safetensors")
+            (tmp / "config.json").write_text(
+                json.dumps(config, indent=2, sort_keys=True, default=str)
+            )
 
     def _exists(self) -> bool:
         return (self._path / "model.safetensors").exists()
@@ -190,18 +199,14 @@ class TableFolderDataset(AbstractDataset[dict, dict]):
         }
 
     def save(self, data: dict) -> None:
-        import shutil
-
-        if self._path.exists():
-            shutil.rmtree(self._path)
-        self._path.mkdir(parents=True)
-        for name, frame in data.items():
-            f = self._path / f"{name}.{self._format}"
-            f.parent.mkdir(parents=True, exist_ok=True)
-            if self._format == "csv":
-                frame.to_csv(f, index=False)
-            else:
-                frame.to_parquet(f, index=False)
+        with atomic_folder(self._path) as tmp:  # the old tables or the new, whole
+            for name, frame in data.items():
+                f = tmp / f"{name}.{self._format}"
+                f.parent.mkdir(parents=True, exist_ok=True)
+                if self._format == "csv":
+                    frame.to_csv(f, index=False)
+                else:
+                    frame.to_parquet(f, index=False)
 
     def _exists(self) -> bool:
         return self._path.is_dir()

@@ -175,8 +175,10 @@ def embed(
     for col in ("embedding", "projection"):
         if col in table:
             table[col] = [v.astype("float32").tolist() for v in table[col]]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(output, index=False)
+    from acula_pipeline.runtime import atomic_file
+
+    with atomic_file(output) as tmp:
+        table.to_parquet(tmp, index=False)
     click.echo(
         f"wrote {len(table)} embedding(s) of dimension {m.encoder.embed_dim} to {output}"
         + (f"; {len(result.failed)} file(s) skipped" if result.failed else "")
@@ -269,13 +271,13 @@ def zero_shot(
         with pd.option_context("display.width", 200, "display.max_colwidth", 40):
             click.echo(table.to_string(index=False, float_format="%.3f"))
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".parquet":
-        table.to_parquet(output, index=False)
-    else:
-        from acula_pipeline.runtime import spreadsheet_safe
+    from acula_pipeline.runtime import atomic_file, spreadsheet_safe
 
-        spreadsheet_safe(table).to_csv(output, index=False)
+    with atomic_file(output) as tmp:
+        if output.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            spreadsheet_safe(table).to_csv(tmp, index=False)
     click.echo(f"wrote {len(table)} row(s) x {len(texts)} classes to {output}")
 
 

@@ -28,6 +28,7 @@ from acula_pipeline.audio.frontend import FrontendCfg
 from acula_pipeline.audio.io import AudioReadError, audio_info
 from acula_pipeline.evaluation.zero_shot import SharedSpace, zero_shot_scores
 from acula_pipeline.models import AudioEncoder, load_encoder
+from acula_pipeline.models.base import UnsafeModelPath, encoder_spec_in_folder
 from acula_pipeline.runtime import resolve_device
 from acula_pipeline.training.engine import autocast
 
@@ -84,6 +85,11 @@ def load_model(path: str | Path) -> Model:
         ) from exc
     if not isinstance(config, dict) or "encoder" not in config:
         raise ModelError(f"{path}/config.json: no 'encoder' entry; not a model config")
+    if isinstance(config["encoder"], dict):
+        try:
+            config["encoder"] = encoder_spec_in_folder(config["encoder"], path)
+        except UnsafeModelPath as exc:
+            raise ModelError(str(exc)) from exc
     try:
         encoder = load_encoder({"config": config, "state_dict": state}).eval()
         space = None

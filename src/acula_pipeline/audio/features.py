@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -32,6 +31,7 @@ from acula_pipeline.audio.io import (
     read_frames,
     to_mono,
 )
+from acula_pipeline.runtime import atomic_folder
 
 logger = logging.getLogger(__name__)
 _FRONTENDS: dict[FrontendCfg, LogMelFrontend] = {}
@@ -266,26 +266,19 @@ def write_feature_store(
     Returns:
         Number of segments written.
     """
-    root = Path(root)
-    tmp = root.with_name(root.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
     index = []
-    for k, shard in enumerate(shards):
-        np.save(tmp / f"shard_{k:05d}.npy", shard.features)
-        if shard.waveforms is not None:
-            np.save(tmp / f"shard_{k:05d}.wave.npy", shard.waveforms)
-        index += [(sid, k, row) for row, sid in enumerate(shard.segment_ids)]
-    pd.DataFrame(index, columns=["segment_id", "shard", "row"]).to_parquet(
-        tmp / "index.parquet"
-    )
-    (tmp / "meta.json").write_text(
-        json.dumps(meta | {"n_segments": len(index)}, indent=2)
-    )
-    if root.exists():
-        shutil.rmtree(root)
-    tmp.rename(root)
+    with atomic_folder(root) as tmp:
+        for k, shard in enumerate(shards):
+            np.save(tmp / f"shard_{k:05d}.npy", shard.features)
+            if shard.waveforms is not None:
+                np.save(tmp / f"shard_{k:05d}.wave.npy", shard.waveforms)
+            index += [(sid, k, row) for row, sid in enumerate(shard.segment_ids)]
+        pd.DataFrame(index, columns=["segment_id", "shard", "row"]).to_parquet(
+            tmp / "index.parquet"
+        )
+        (tmp / "meta.json").write_text(
+            json.dumps(meta | {"n_segments": len(index)}, indent=2)
+        )
     return len(index)
 
 

@@ -10,7 +10,9 @@ self-supervised loss (``ssl_loss``). ``spec()`` is the JSON that rebuilds it.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -129,6 +131,54 @@ def build_encoder(spec: dict[str, Any]) -> AudioEncoder:
     if name not in ENCODERS:
         raise KeyError(f"unknown encoder {name!r}; known: {sorted(ENCODERS)}")
     return ENCODERS[name](**opts)
+
+
+# Encoders whose file holds code that runs when loaded (TorchScript), and the name
+# their file takes inside a model folder: a folder carries its own copy, and a
+# folder's config may name no file outside it.
+CODE_FILES = {"torchscript": "encoder.pt"}
+
+
+class UnsafeModelPath(ValueError):
+    """A model folder's config names a code file outside the folder."""
+
+
+def encoder_spec_in_folder(spec: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """``spec`` as read from ``folder/config.json``, its code file resolved inside
+    ``folder``.
+
+    Raises:
+        UnsafeModelPath: The path is absolute or leads outside the folder (a
+            ``config.json`` from elsewhere could point ``torch.jit.load`` at any
+            file on the machine).
+    """
+    name = spec.get("name")
+    if name not in CODE_FILES or spec.get("path") is None:
+        return spec
+    folder = Path(folder).resolve()
+    given = Path(str(spec["path"]))
+    resolved = (folder / given).resolve()
+    if given.is_absolute() or not resolved.is_relative_to(folder):
+        raise UnsafeModelPath(
+            f"{folder}/config.json: the {name} encoder's path {str(given)!r} is outside "
+            f"the model folder; refused (a model folder carries its own "
+            f"{CODE_FILES[name]}: rewrite it with the pipeline, or copy the file into "
+            f"the folder and name it relative to it)"
+        )
+    return spec | {"path": str(resolved)}
+
+
+def spec_for_folder(spec: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """``spec`` as written into ``folder``: a code file is copied in (as
+    ``CODE_FILES[name]``) and named relative to the folder."""
+    name = spec.get("name")
+    if name not in CODE_FILES or spec.get("path") is None:
+        return spec
+    target = Path(folder) / CODE_FILES[name]
+    source = Path(str(spec["path"]))
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    return spec | {"path": CODE_FILES[name]}
 
 
 def load_encoder(artifact: dict[str, Any]) -> AudioEncoder:

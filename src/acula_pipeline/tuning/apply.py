@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
+from acula_pipeline.runtime import atomic_file
 from acula_pipeline.training.stages import AlignParams
 from acula_pipeline.tuning.space import get_dotted
 
@@ -85,7 +86,7 @@ def apply_best(
             f"(nothing written): {e}"
         ) from e
     if changes and not dry_run:
-        with params_file.open("w") as f:
+        with atomic_file(params_file) as tmp, tmp.open("w") as f:
             yaml.dump(doc, f)
     return changes
 
