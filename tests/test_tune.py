@@ -712,3 +712,26 @@ def test_align_temperature_and_mask_ratio_reach_the_model(prepared):
     assert run_.config["encoder"]["mask_ratio"] == 0.5  # recorded with the model
     assert float(run_.model.loss.logit_scale.detach().exp()) == pytest.approx(20.0)
     assert run_.config["params"]["temperature"] == 0.05
+
+
+def test_a_study_refuses_to_continue_on_other_inputs(tmp_path):
+    """Issue "Harden", the same fault elsewhere: a study is a cache of scores keyed
+    by its name only, so a rerun on new clips, splits or reports counted and
+    compared trials scored on the old ones (and found "nothing to run")."""
+    from acula_pipeline.tuning.study import InputsChangedError, run_worker
+
+    params = TuneParams(
+        study_name="i", n_trials=2, space={"x": ParamSpec(type="float", low=0, high=1)}
+    )
+
+    def make_objective(study):
+        return lambda trial: trial.suggest_float("x", 0, 1)
+
+    study = run_worker(params, tmp_path, make_objective, 1, inputs="aaaa")
+    assert study.user_attrs["inputs"] == "aaaa" and len(study.trials) == 2
+    assert len(run_worker(params, tmp_path, make_objective, 1, "aaaa").trials) == 2
+    with pytest.raises(InputsChangedError, match="aaaa, now bbbb") as err:
+        run_worker(params, tmp_path, make_objective, 1, inputs="bbbb")
+    assert "tune.study_name" in str(err.value)
+    fresh = params.model_copy(update={"study_name": "j"})
+    assert len(run_worker(fresh, tmp_path, make_objective, 1, "bbbb").trials) == 2

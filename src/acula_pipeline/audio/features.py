@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from acula_pipeline.audio.io import (
     read_frames,
     to_mono,
 )
-from acula_pipeline.runtime import atomic_folder
+from acula_pipeline.runtime import atomic_folder, file_digest
 
 logger = logging.getLogger(__name__)
 _FRONTENDS: dict[FrontendCfg, LogMelFrontend] = {}
@@ -298,6 +299,16 @@ class FeatureStore:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def digest(self) -> str:
+        """The store's identity: its settings and content (a digest of every file:
+        shards, index; remembered by path, size and mtime), so a rewritten shard
+        is new clips even under the old settings."""
+        h = hashlib.sha256(json.dumps(self.meta, sort_keys=True, default=str).encode())
+        for f in sorted(self.root.iterdir()):
+            if f.is_file() and f.name != "meta.json":
+                h.update(f"{f.name}:{file_digest(f)}\n".encode())
+        return h.hexdigest()
 
     @property
     def has_waveforms(self) -> bool:

@@ -47,7 +47,7 @@ from acula_pipeline.evaluation.zero_shot import (
     zero_shot_scores,
 )
 from acula_pipeline.models import AudioEncoder, load_encoder
-from acula_pipeline.runtime import file_digest, path_fingerprint
+from acula_pipeline.runtime import path_fingerprint
 from acula_pipeline.training.stages import (
     AlignParams,
     EncoderParams,
@@ -253,10 +253,7 @@ def _clips_key(store: FeatureStore, segment_ids: list[str]) -> str:
     """The clips' identity: the store's settings, its content (a digest of every
     file: shards, index; remembered by path, size and mtime) and the segment ids, so
     a rewritten shard is new clips even under the old settings."""
-    h = hashlib.sha256(json.dumps(store.meta, sort_keys=True, default=str).encode())
-    for f in sorted(store.root.iterdir()):
-        if f.is_file() and f.name != "meta.json":
-            h.update(f"{f.name}:{file_digest(f)}\n".encode())
+    h = hashlib.sha256(store.digest().encode())
     h.update("\n".join(segment_ids).encode())
     return h.hexdigest()[:16]
 

@@ -13,6 +13,7 @@ Optuna's heartbeat across machines), and its settings are tried again once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -330,14 +331,51 @@ class AlignmentTrial:
         return last[-1].value
 
 
+class InputsChangedError(ValueError):
+    """A study is continued on other data or fixed settings than it began with."""
+
+
+def check_inputs(study: optuna.Study, key: str | None) -> None:
+    """Record what the study's trials are scored on (``key``: a digest of the clips,
+    the splits, the reports and the fixed settings), or check it is unchanged.
+
+    Raises:
+        InputsChangedError: The study began on other inputs; its trials' scores
+            cannot be compared with new ones (nor count toward ``n_trials``).
+    """
+    if key is None:
+        return
+    stored = study.user_attrs.get("inputs")
+    if stored is None:
+        if study.trials:
+            log.warning(
+                "Study %r does not record the inputs it began on (made by an older "
+                "version); assuming they are the current ones (%s)",
+                study.study_name,
+                key,
+            )
+        study.set_user_attr("inputs", key)
+    elif stored != key:
+        raise InputsChangedError(
+            f"study {study.study_name!r} began on other inputs (clips, splits, reports "
+            f"or tune.fixed settings: {stored}, now {key}): its trials' scores cannot "
+            "be compared with new ones. Set tune.study_name to a new name to tune on "
+            "these inputs (the old study stays in its storage)."
+        )
+
+
 def run_worker(
     params: TuneParams,
     folder: str | Path,
     make_objective: Callable[[optuna.Study], Callable[[optuna.Trial], float]],
     max_epochs: int,
+    inputs: str | None = None,
 ) -> optuna.Study:
     """Open (or create) the study and run trials until it holds ``n_trials``
-    finished ones, this worker's timeout passes or ``max_failures`` trials failed."""
+    finished ones, this worker's timeout passes or ``max_failures`` trials failed.
+
+    ``inputs`` (a digest of what trials are scored on) is recorded in a new study
+    and must match in a continued one (``InputsChangedError``)."""
     if dist_.world_size() > 1:
         raise RuntimeError(
             "tune runs one process per worker, not under torchrun: start one "
@@ -356,6 +394,7 @@ def run_worker(
         load_if_exists=True,
     )
     where = storage_label(params.storage, folder)
+    check_inputs(study, inputs)
     space = json.loads(json.dumps(params.model_dump(mode="json")["space"]))
     stored = study.user_attrs.get("space")
     if stored is None:
@@ -492,7 +531,39 @@ def tune(
             Path(folder) / "trials" / params.study_name,
         )
 
-    return run_worker(params, folder, make_objective, max_epochs)
+    inputs = inputs_key(store, splits, trial_reports, base, params, chosen)
+    return run_worker(params, folder, make_objective, max_epochs, inputs)
+
+
+def inputs_key(
+    store: FeatureStore,
+    splits: pd.DataFrame,
+    reports: pd.DataFrame,
+    base: dict[str, Any],
+    params: TuneParams,
+    tasks: list[TaskSpec],
+) -> str:
+    """A digest of what a study's trials are scored on: the clips (the store's
+    content), the splits, the reports aligned on, the fixed settings, the objective
+    and its tasks."""
+    h = hashlib.sha256(store.digest().encode())
+    for table, cols in (
+        (splits, ["subject_id", "split"]),
+        (reports, ["unit_id", "report"]),
+    ):
+        h.update(pd.util.hash_pandas_object(table[cols], index=False).values.tobytes())
+    h.update(
+        json.dumps(
+            {
+                "base": base,
+                "objective": params.objective.model_dump(mode="json"),
+                "tasks": [t.model_dump(mode="json") for t in tasks],
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
+    return h.hexdigest()[:16]
 
 
 class BaselineChangedError(ValueError):
