@@ -123,13 +123,7 @@ def read_audio(
     info = audio_info(path)
     start = int(round(start_s * info.sample_rate))
     stop = None if stop_s is None else int(round(stop_s * info.sample_rate))
-    try:
-        data, sr = sf.read(
-            str(path), start=start, stop=stop, dtype="float32", always_2d=True
-        )
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioReadError(f"{path}: unreadable audio ({exc})") from exc
-    return data, int(sr)
+    return _read_sf(path, start, stop)
 
 
 def read_frames(path: str | Path, start: int, stop: int) -> tuple[np.ndarray, int]:
@@ -139,7 +133,11 @@ def read_frames(path: str | Path, start: int, stop: int) -> tuple[np.ndarray, in
     Raises:
         AudioReadError: The file is missing, not audio, or truncated.
     """
-    check_wav_complete(path)
+    audio_info(path)  # names a missing, non-audio or truncated file
+    return _read_sf(path, start, stop)
+
+
+def _read_sf(path: str | Path, start: int, stop: int | None) -> tuple[np.ndarray, int]:
     try:
         data, sr = sf.read(
             str(path), start=start, stop=stop, dtype="float32", always_2d=True
