@@ -60,7 +60,8 @@ class ReportCache:
         self._db.commit()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedReport]:
-        """The cached entries among ``keys`` (reports first, then failures)."""
+        """The cached entries among ``keys``, from either table (a report wins over
+        a failure with the same key; ``failed`` says which)."""
         keys = list(keys)
         out: dict[str, CachedReport] = {}
         for table in reversed(TABLES):  # a report overrides a failure of its key
