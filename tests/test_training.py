@@ -401,3 +401,25 @@ def test_damaged_teacher_cache_is_set_aside(tmp_path, caplog):
     assert first.path.with_suffix(".corrupt").exists()
     again.embed(["a"])
     assert again.forward_texts == 1 and again.path.exists()
+
+
+def test_a_finished_run_is_reused_unless_resume_is_never(tmp_path, caplog):
+    """Issue 21 #5: a rerun of a finished run "resumed" at its last step and
+    trained nothing, silently, with no way to ask for a fresh run."""
+    first = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1})
+    curve = first.fit(data())
+    with caplog.at_level("WARNING", logger="acula_pipeline"):
+        again = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1})
+        assert again.fit(data()) == curve and again.step == first.step
+    assert "holds a finished run of this configuration" in caplog.text
+    assert "train.resume=never" in caplog.text
+    fresh = Trainer(objective(), TrainCfg(**CFG, resume="never"), tmp_path, {"x": 1})
+    assert not fresh.load_checkpoint()
+    redone = fresh.fit(data())
+    assert len(redone) == len(curve) and fresh.step == first.step  # trained again
+    # the setting is how a run goes, not what it learns: same run key
+    from acula_pipeline.training.stages import AlignParams, _what_shapes_the_model
+
+    assert _what_shapes_the_model(AlignParams()) == _what_shapes_the_model(
+        AlignParams(train={"resume": "never"})
+    )

@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +65,9 @@ class TrainCfg(BaseModel):
     # minute on 2 CPU cores), worth it for long runs, not for the default one.
     compile: bool = False
     progress: bool = True
+    # auto: continue this configuration's checkpoint (a finished run is reused,
+    # trained no further, and the log says so); never: train afresh, replacing it.
+    resume: Literal["auto", "never"] = "auto"
 
 
 def autocast(device: str) -> AbstractContextManager[Any]:
@@ -266,6 +269,14 @@ class Trainer:
         return state
 
     def load_checkpoint(self) -> bool:
+        if self.cfg.resume == "never":
+            if self.checkpoint_path.exists() or self.previous_path.exists():
+                log.info(
+                    "train.resume = never: training afresh; the checkpoint in %s "
+                    "will be replaced",
+                    self.dir,
+                )
+            return False
         state = None
         for path in (self.checkpoint_path, self.previous_path):
             if path.exists():
@@ -290,7 +301,18 @@ class Trainer:
         self.curve = state["curve"]
         self.stopped = bool(state.get("stopped", False))
         self.extra = state.get("extra", {})
-        log.info("Resumed from %s at step %d", path, self.step)
+        if self.stopped or self.epoch >= self.cfg.epochs:
+            log.warning(
+                "Checkpoint %s holds a finished run of this configuration (%d "
+                "epochs, step %d): its weights are reused and nothing is trained; "
+                "set train.resume=never (e.g. --params=align.train.resume=never) to "
+                "train afresh",
+                path,
+                self.epoch,
+                self.step,
+            )
+        else:
+            log.info("Resumed from %s at step %d", path, self.step)
         return True
 
     # -- the loop

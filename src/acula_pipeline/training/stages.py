@@ -196,7 +196,7 @@ def _student_cfg(p: StudentParams, store: FeatureStore) -> MAEViTCfg:
 
 # Settings that change how fast or how loudly a run goes, not what it learns: a run
 # resumed with other values continues its checkpoint instead of starting afresh.
-_RUN_ONLY = {"progress", "num_workers", "compile", "checkpoint_every"}
+_RUN_ONLY = {"progress", "num_workers", "compile", "checkpoint_every", "resume"}
 
 
 def _what_shapes_the_model(params: BaseModel) -> dict[str, Any]:
