@@ -148,7 +148,7 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     assert "Embedding " not in caplog.text
     assert caplog.text.count("clips from") == 8  # each encoder's, from the cache
     # seed 1's models came back from their finished checkpoints, untrained
-    assert caplog.text.count("Resumed from") == 3
+    assert caplog.text.count("holds a finished run of this configuration") == 3
 
     # Plant an overlap: the aligned model claims a test subject. The audit fails the
     # run, naming it; paper_like reports it instead.

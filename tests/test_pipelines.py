@@ -168,3 +168,25 @@ def test_reports_pipeline_then_rerun_makes_no_backend_call(project, monkeypatch)
     assert (data / "08_reporting/reports_summary.json").read_bytes() == first_summary
     # Served from the cache, the table is byte-identical: downstream stages keep still.
     assert (data / "04_feature/reports.parquet").read_bytes() == first_bytes
+
+
+def test_a_pipeline_checks_its_inputs_before_any_node_runs(tmp_path):
+    """Issue 21 #11: evaluate found its missing validation summary at its last
+    node, after minutes of probing. Every input from an earlier pipeline is now
+    checked first, each named with its path and the pipeline that makes it."""
+    from acula_pipeline.hooks import MissingInputs
+
+    root = make_project(tmp_path)
+    with pytest.raises(MissingInputs) as err:
+        run(root, ["evaluate"], {})
+    text = str(err.value)
+    assert "nothing was run" in text
+    for name, maker in [
+        ("validation_summary", "validate"),
+        ("aligned_model", "align"),
+        ("baseline_encoder", "pretrain"),
+        ("segments", "ingest"),
+        ("reports", "reports"),
+    ]:
+        assert f"{name} (" in text and f"--pipelines={maker}" in text, name
+    assert not (root / "data/08_reporting").exists()  # nothing was written

@@ -408,7 +408,7 @@ def test_a_finished_run_is_reused_unless_resume_is_never(tmp_path, caplog):
     trained nothing, silently, with no way to ask for a fresh run."""
     first = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1})
     curve = first.fit(data())
-    with caplog.at_level("WARNING", logger="acula_pipeline"):
+    with caplog.at_level("INFO", logger="acula_pipeline"):
         again = Trainer(objective(), TrainCfg(**CFG), tmp_path, {"x": 1})
         assert again.fit(data()) == curve and again.step == first.step
     assert "holds a finished run of this configuration" in caplog.text

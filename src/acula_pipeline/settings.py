@@ -13,6 +13,6 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-from acula_pipeline.hooks import DistributedHooks  # noqa: E402
+from acula_pipeline.hooks import DistributedHooks, InputChecks  # noqa: E402
 
-HOOKS = (DistributedHooks(),)
+HOOKS = (InputChecks(), DistributedHooks())

@@ -302,7 +302,7 @@ class Trainer:
         self.stopped = bool(state.get("stopped", False))
         self.extra = state.get("extra", {})
         if self.stopped or self.epoch >= self.cfg.epochs:
-            log.warning(
+            log.info(
                 "Checkpoint %s holds a finished run of this configuration (%d "
                 "epochs, step %d): its weights are reused and nothing is trained; "
                 "set train.resume=never (e.g. --params=align.train.resume=never) to "
