@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
-.PHONY: setup run test lint viz viz-check bench lock clean tune tune-apply tune-dashboard
+.PHONY: setup run test lint viz viz-check plots bench lock clean tune tune-apply tune-dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ viz: setup
 # chromium-driver) and check its nodes are drawn; screenshots in data/08_reporting/.
 viz-check: viz
 	python -m acula_pipeline.lineage build -o data/08_reporting
+
+# dvc plots show with Vega inlined: the page draws without network (DVC's own loads a CDN)
+plots: setup
+	python -m acula_pipeline.plots_page build/dvc_plots_offline.html
+	dvc plots show --html-template build/dvc_plots_offline.html -o build/dvc_plots
+	@echo "Open build/dvc_plots/index.html"
 
 # Optuna study over the align settings (conf/base/parameters_tune.yml); rerun to continue
 # it, or start several at once to share the work.

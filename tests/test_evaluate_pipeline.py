@@ -20,7 +20,7 @@ TRAINING = ["ingest", "reports", "validate", "pretrain", "align"]
 
 
 def _outputs(d: Path) -> dict:
-    return json.loads((d / "08_reporting/metrics.json").read_text())
+    return json.loads((d / "08_reporting/metrics_detail.json").read_text())
 
 
 @pytest.mark.slow
@@ -105,7 +105,31 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     )
     assert "source not enabled" in caplog.text and "kauh" in caplog.text
     assert m["skipped_tasks"] >= 1
+    # metrics.json: compact for DVC (issue 21 #4), with the settings (#2)
+    compact = json.loads((d / "08_reporting/metrics.json").read_text())
+    assert set(compact) == {
+        "synthetic",
+        "mean_auroc",
+        "tasks",
+        "leakage_audit_ok",
+        "params",
+    }
+    cell = compact["tasks"]["murmur/synthetic_circor2022"]["aligned"]
+    assert cell == {
+        "auroc": row["aligned"]["auroc"],
+        "lo": row["aligned"]["ci95_low"],
+        "hi": row["aligned"]["ci95_high"],
+    }
+    assert (
+        compact["params"]["loss"] == m["params"]["loss"]
+        and compact["params"]["align_epochs"] == FAST["epochs"]
+    )
+    numbers = len(json.dumps(compact["tasks"]).split(","))
+    assert numbers < 3 * 5 * len(compact["tasks"]) + 1  # metric, lo, hi per encoder
+    settings = f"loss={compact['params']['loss']}"
+    table = (d / "08_reporting/results.md").read_text()
     html = (d / "08_reporting/evaluation_report.html").read_text()
+    assert settings in table and settings in html
     assert "SYNTHETIC" in html and "Leakage audit" in html and "passed" in html
     assert "kauh" in html and "Great Expectations" in html
     assert html.count("data:image/png;base64,") == 3

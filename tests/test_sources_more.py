@@ -326,7 +326,7 @@ def test_two_new_sources_end_to_end(tmp_path):
     summary = json.loads((d / "08_reporting/ingest_summary.json").read_text())
     assert summary["datasets"]["kauh"]["quarantined"] == 4
     assert summary["datasets"]["physionet2016"]["quarantined"] == len(heart.quarantined)
-    m = json.loads((d / "08_reporting/metrics.json").read_text())
+    m = json.loads((d / "08_reporting/metrics_detail.json").read_text())
     assert m["synthetic"] is False and m["leakage_audit_ok"] is True
     for task, dataset in (("obstructive", "kauh"), ("heart_abnormal", "physionet2016")):
         for enc in ("baseline", "aligned"):

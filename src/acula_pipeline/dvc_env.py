@@ -111,7 +111,13 @@ def env_pipeline(env: str, repo: Path) -> dict[str, Any]:
         stages[name] = s
     out: dict[str, Any] = {"stages": stages}
     if "plots" in base:
-        out["plots"] = _rebase_entries(base["plots"], root)
+        # Top-level plot paths are relative to the file (envs/<env>/), not to wdir.
+        out["plots"] = [
+            {f"../../{k}": v for k, v in e.items()}
+            if isinstance(e, dict)
+            else f"../../{e}"
+            for e in _rebase_entries(base["plots"], root)
+        ]
     return out
 
 

@@ -29,6 +29,8 @@ img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 {% if synthetic %}<p class="banner"><b>SYNTHETIC corpus.</b> These numbers measure the
 pipeline on generated audio in the real datasets' layouts; they are not a claim about
 real data.</p>{% endif %}
+{% if provenance %}<p>{{ provenance }}</p>{% endif %}
+{% if settings %}<p>{{ settings }}</p>{% endif %}
 {% if headline %}<p>Mean AUROC over {{ headline.tasks }} classification task(s):
 {% for enc, v in headline.items() if enc != 'tasks' %}{{ enc }}
 <b>{{ "%.3f"|format(v) }}</b>{{ ", " if not loop.last }}{% endfor %}.</p>{% endif %}
@@ -99,6 +101,8 @@ def render_report(
     audit: Mapping[str, Any],
     validation: Mapping[str, Any],
     seeds: Sequence[int],
+    provenance: str = "",
+    settings: str = "",
 ) -> str:
     """The evaluation report as one HTML string."""
     suites = [
@@ -124,4 +128,6 @@ def render_report(
         },
         suites=_table(suites),
         seeds=list(seeds),
+        provenance=provenance,
+        settings=settings,
     )

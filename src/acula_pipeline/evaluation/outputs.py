@@ -104,6 +104,86 @@ def provenance(recordings: pd.DataFrame, params: Any) -> str:
     return "; ".join(parts) + "."
 
 
+def run_settings(
+    aligned: Mapping[str, Any] | None,
+    baseline: Mapping[str, Any] | None,
+    params: Any,
+) -> dict[str, Any]:
+    """The settings that produced a run's results, read from the models' own
+    configs (what they were trained with, not what the parameters say now)."""
+    a = dict((aligned or {}).get("params") or {})
+    b = dict((baseline or {}).get("params") or {})
+    teacher = (aligned or {}).get("teacher") or {}
+    return {
+        "student": (a.get("encoder") or {}).get("name"),
+        "teacher": teacher.get("path") or teacher.get("name"),
+        "loss": a.get("loss"),
+        "lambda_align": a.get("lambda_align"),
+        "lambda_ssl": a.get("lambda_ssl"),
+        "align_epochs": (a.get("train") or {}).get("epochs"),
+        "align_lr": (a.get("train") or {}).get("lr"),
+        "pretrain_epochs": (b.get("train") or {}).get("epochs"),
+        "score_on": params.score_on,
+        "probe_seeds": list(params.probe.seeds),
+        "train_seeds": list(params.train_seeds),
+    }
+
+
+def describe_settings(settings: Mapping[str, Any]) -> str:
+    """The settings as one line for ``results.md`` and the HTML report."""
+    return (
+        "Settings: "
+        + ", ".join(
+            f"{k}={v}"
+            for k, v in settings.items()
+            if k not in ("score_on", "probe_seeds")
+        )
+        + "."
+    )
+
+
+def compact_metrics(
+    detail: Mapping[str, Any], settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``metrics.json`` for ``dvc metrics show``/``diff`` and ``dvc exp show``: per
+    task and encoder the metric and its patient-level interval, the mean AUROC per
+    encoder, and the settings that produced them. The rest is in
+    ``metrics_detail.json``."""
+    head = detail.get("mean_auroc") or {}
+    mean = {
+        k: v for k, v in head.items() if isinstance(v, int | float) and k != "tasks"
+    }
+    tasks = {}
+    for key, encoders in (detail.get("summary") or {}).items():
+        row = {}
+        for enc, score in encoders.items():
+            metric = next(
+                k
+                for k in score
+                if k
+                not in (
+                    "ci95_low",
+                    "ci95_high",
+                    "draws_undefined",
+                    "train_seeds",
+                    "train_std",
+                )
+            )
+            row[enc] = {
+                metric: score[metric],
+                "lo": score.get("ci95_low"),
+                "hi": score.get("ci95_high"),
+            }
+        tasks[key] = row
+    return {
+        "synthetic": detail.get("synthetic"),
+        "mean_auroc": {"tasks": head.get("tasks"), **mean} if head else None,
+        "tasks": tasks,
+        "leakage_audit_ok": detail.get("leakage_audit_ok"),
+        "params": dict(settings),
+    }
+
+
 def skipped_tasks(records: Sequence[ProbeRecord]) -> list[dict[str, str]]:
     """Each task × dataset that did not run, with the reason (once, not per
     encoder)."""
@@ -305,7 +385,8 @@ def map_figure(
 
 @dataclass
 class Outputs:
-    metrics: dict[str, Any]
+    metrics: dict[str, Any]  # compact, for DVC
+    metrics_detail: dict[str, Any]
     table: str
     chart: Figure
     roc: Figure
@@ -325,6 +406,7 @@ def build_outputs(
     probe: ProbeCfg,
     synthetic: bool,
     provenance: str = "",
+    settings: Mapping[str, Any] | None = None,
 ) -> Outputs:
     comparisons = compare(records, ClusterBootstrap(draws=probe.bootstrap, seed=0))
     head = overall(comparisons)
@@ -361,12 +443,21 @@ def build_outputs(
         audit=audit,
         validation=validation,
         seeds=probe.seeds,
+        provenance=provenance,
+        settings=describe_settings(settings) if settings else "",
     )
+    detail = metrics(records, comparisons, head, zero_shot, retrieval, audit, synthetic)
+    if settings:
+        detail["params"] = dict(settings)
     return Outputs(
-        metrics=metrics(
-            records, comparisons, head, zero_shot, retrieval, audit, synthetic
+        metrics=compact_metrics(detail, settings or {}),
+        metrics_detail=detail,
+        table=results_table(
+            comparisons,
+            head,
+            synthetic,
+            provenance + (f"\n\n{describe_settings(settings)}" if settings else ""),
         ),
-        table=results_table(comparisons, head, synthetic, provenance),
         chart=chart,
         roc=roc,
         roc_curves=roc_curves(records),

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.evaluation.outputs import build_outputs, provenance
+from acula_pipeline.evaluation.outputs import build_outputs, provenance, run_settings
 from acula_pipeline.evaluation.run import (
     Embeddings,
     EvaluateParams,
@@ -180,9 +180,21 @@ def write_results(
     audit: dict[str, Any],
     validation: dict[str, Any],
     recordings: pd.DataFrame,
+    aligned: dict[str, Any],
+    baseline: dict[str, Any],
     params: EvaluateParams,
-) -> tuple[dict[str, Any], str, Figure, Figure, dict[str, pd.DataFrame], Figure, str]:
-    """metrics.json, results.md, figures, ROC CSVs and the HTML report."""
+) -> tuple[
+    dict[str, Any],
+    dict[str, Any],
+    str,
+    Figure,
+    Figure,
+    dict[str, pd.DataFrame],
+    Figure,
+    str,
+]:
+    """metrics.json (compact, with the settings), metrics_detail.json, results.md,
+    figures, ROC CSVs and the HTML report."""
     synthetic = bool(len(recordings)) and bool(
         recordings["is_synthetic"].fillna(False).all()
     )
@@ -195,8 +207,9 @@ def write_results(
         params.probe,
         synthetic,
         provenance(recordings, params),
+        run_settings(aligned["config"], baseline["config"], params),
     )
-    head = out.metrics["mean_auroc"]
+    head = out.metrics_detail["mean_auroc"]
     if head:
         log.info(
             "Mean AUROC over %d classification task(s)%s: baseline %.3f, aligned %.3f "
@@ -219,6 +232,7 @@ def write_results(
             )
     return (
         out.metrics,
+        out.metrics_detail,
         out.table,
         out.chart,
         out.roc,

@@ -100,10 +100,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "leakage_audit",
                     "validation_summary",
                     "recordings",
+                    "aligned_model",
+                    "baseline_encoder",
                     "params:evaluate",
                 ],
                 outputs=[
                     "evaluation_metrics",
+                    "evaluation_metrics_detail",
                     "results_table",
                     "before_after_chart",
                     "roc_figure",
