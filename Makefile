@@ -57,9 +57,10 @@ plots: setup
 	@echo "Open build/dvc_plots/index.html"
 
 # Optuna study over the align settings (conf/base/parameters_tune.yml); rerun to continue
-# it, or start several at once to share the work.
+# it, or start several at once to share the work. ARGS go to kedro run, e.g.
+# make tune ARGS='--params=tune.n_trials=5,tune.fixed.train.epochs=1'
 tune: setup
-	kedro run --pipelines=tune
+	kedro run --pipelines=tune $(ARGS)
 
 # Write the best settings into conf/base/parameters_align.yml; `make run` then retrains.
 tune-apply: setup

@@ -735,3 +735,36 @@ def test_a_study_refuses_to_continue_on_other_inputs(tmp_path):
     assert "tune.study_name" in str(err.value)
     fresh = params.model_copy(update={"study_name": "j"})
     assert len(run_worker(fresh, tmp_path, make_objective, 1, "bbbb").trials) == 2
+
+
+def test_a_fixed_setting_wins_over_the_search_space():
+    """Issue 21 #6: `tune.fixed.train.epochs=1` was ignored (the trial sampled 5
+    epochs from the space). A fixed setting is now taken out of the space, and a
+    condition on it is decided by its fixed value."""
+    space = {
+        "train.lr": ParamSpec(type="float", low=1e-4, high=1e-2, log=True),
+        "loss": ParamSpec(type="categorical", choices=["cka_feature", "clip"]),
+        "temperature": ParamSpec(
+            type="float", low=0.02, high=0.2, when={"loss": ["clip"]}, inactive=None
+        ),
+        "train.epochs": ParamSpec(type="int", low=2, high=6),
+    }
+    p = TuneParams(space=space, fixed={"train": {"epochs": 1}, "loss": "cka_feature"})
+    assert list(p.search_space.params) == ["train.lr"]
+    assert p.fixed_and_inactive == {
+        "train": {"epochs": 1},
+        "loss": "cka_feature",
+        "temperature": None,
+    }
+    clip = TuneParams(space=space, fixed={"loss": "clip"})
+    kept = clip.search_space.params
+    assert list(kept) == ["train.lr", "temperature", "train.epochs"]
+    assert kept["temperature"].when == {}  # always sampled: the loss is clip
+    study = optuna.create_study()
+    values = clip.search_space.suggest(study.ask())
+    assert set(values) == {"train.lr", "temperature", "train.epochs"}
+    with pytest.raises(ValueError, match="nothing is left to search"):
+        TuneParams(
+            space={"train.epochs": space["train.epochs"]},
+            fixed={"train": {"epochs": 1}},
+        )

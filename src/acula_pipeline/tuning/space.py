@@ -117,6 +117,32 @@ class SearchSpace(BaseModel):
                 values[name] = spec.inactive
         return values
 
+    def without(
+        self, fixed: Mapping[str, Any]
+    ) -> tuple[SearchSpace | None, dict[str, Any]]:
+        """The space with the ``fixed`` settings (dotted names → values) taken out:
+        a fixed setting is not searched; a ``when`` on one is decided by its fixed
+        value (kept without that condition, or left out with its ``inactive``
+        value). Returns the space (None when nothing is left) and the inactive
+        values to lay over the base settings."""
+        kept: dict[str, ParamSpec] = {}
+        inactive: dict[str, Any] = {}
+        for name, spec in self.params.items():
+            if name in fixed:
+                continue
+            decided = {k: v for k, v in spec.when.items() if k in fixed}
+            if not all(fixed[k] in allowed for k, allowed in decided.items()):
+                if "inactive" in spec.model_fields_set:
+                    inactive[name] = spec.inactive
+                continue
+            when = {k: v for k, v in spec.when.items() if k not in fixed}
+            data = spec.model_dump(exclude_unset=True) | {"when": when}
+            if not when:
+                data.pop("inactive", None)
+                data.pop("when")
+            kept[name] = ParamSpec(**data)
+        return (SearchSpace(params=kept) if kept else None), inactive
+
     def check(self, base: Mapping[str, Any], validate: Any) -> None:
         """Every setting exists in ``base`` and each extreme value passes
         ``validate`` (a function of the nested align parameters)."""
@@ -161,6 +187,18 @@ def get_dotted(tree: Mapping[str, Any], name: str) -> Any:
             raise KeyError(name)
         node = node[part]
     return node
+
+
+def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-4}}`` → ``{"train.lr": 1e-4}``."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out |= dotted(v, f"{name}.")
+        else:
+            out[name] = v
+    return out
 
 
 def nested(values: Mapping[str, Any]) -> dict[str, Any]:

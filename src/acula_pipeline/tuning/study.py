@@ -42,7 +42,14 @@ from acula_pipeline.training import distributed as dist_
 from acula_pipeline.training.engine import NonFiniteLossError, Trainer
 from acula_pipeline.training.stages import AlignParams, prepare_alignment
 from acula_pipeline.tuning.objective import Score, ValidationScorer
-from acula_pipeline.tuning.space import ParamSpec, SearchSpace, merge, with_overrides
+from acula_pipeline.tuning.space import (
+    ParamSpec,
+    SearchSpace,
+    dotted,
+    merge,
+    nested,
+    with_overrides,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +115,25 @@ class TuneParams(BaseModel):
     @model_validator(mode="after")
     def _space(self) -> TuneParams:
         SearchSpace(params=self.space)
+        _ = self.search_space  # something is left once tune.fixed is taken out
         return self
 
     @property
     def search_space(self) -> SearchSpace:
-        return SearchSpace(params=self.space)
+        """The space searched: ``space`` less the settings ``fixed`` holds (a fixed
+        setting wins; see ``SearchSpace.without``)."""
+        space, _ = SearchSpace(params=self.space).without(dotted(self.fixed))
+        if space is None:
+            raise ValueError(
+                "tune.fixed holds every setting of tune.space: nothing is left to search"
+            )
+        return space
+
+    @property
+    def fixed_and_inactive(self) -> dict[str, Any]:
+        """``fixed`` plus the inactive values of settings its values switch off."""
+        _, inactive = SearchSpace(params=self.space).without(dotted(self.fixed))
+        return merge(self.fixed, nested(inactive))
 
 
 # -- storage, sampler, pruner
@@ -480,7 +501,10 @@ def tune(
     embed_batch_size: int = 64,
 ) -> optuna.Study:
     """Run this worker's share of the study; returns the study."""
-    base = merge(align.model_dump(mode="json"), params.fixed)
+    base = merge(align.model_dump(mode="json"), params.fixed_and_inactive)
+    searched_fixed = sorted(set(params.space) & set(dotted(params.fixed)))
+    if searched_fixed:
+        log.info("tune.fixed wins over tune.space for: %s", ", ".join(searched_fixed))
     AlignParams(**base)  # a misspelt tune.fixed setting fails here
     space = params.search_space
     space.check(base, lambda p: AlignParams(**p))
