@@ -335,6 +335,41 @@ def inside_root(root: Path, listed: str) -> Path | None:
     return Path(os.path.normpath(root / p))
 
 
+def participant_listing(
+    dataset: str,
+    participant: str,
+    kind: str,
+    where: str,
+    *,
+    path: Path,
+    modality: str,
+    device: str | None,
+    is_synthetic: bool,
+    metadata: dict[str, Any],
+    labels: dict[str, Any],
+) -> tuple[str, str, dict[str, Any]]:
+    """One participant's recording as an index table lists it, for
+    ``add_listed_recordings``: id ``<dataset>/<participant>/<kind>``, subject
+    ``<dataset>:<participant>``, ``where`` the file and line."""
+    rid = f"{dataset}/{participant}/{kind}"
+    return (
+        rid,
+        where,
+        {
+            "dataset": dataset,
+            "path": path,
+            "recording_id": rid,
+            "subject_id": f"{dataset}:{participant}",
+            "modality": modality,
+            "body_site": None,
+            "device": device,
+            "is_synthetic": is_synthetic,
+            "metadata": metadata,
+            "labels": labels,
+        },
+    )
+
+
 def add_listed_recordings(
     scan: SourceScan, dataset: str, listed: list[tuple[str, str, dict[str, Any]]]
 ) -> None:

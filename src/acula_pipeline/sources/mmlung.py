@@ -13,6 +13,7 @@ from acula_pipeline.sources.base import (
     SourceScan,
     add_listed_recordings,
     inside_root,
+    participant_listing,
     read_table,
     register,
     require_columns,
@@ -124,23 +125,18 @@ def scan_mmlung(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                     f"listed in {sheet.name} line {n} but missing",
                 )
                 continue
-            rid = f"{dataset}/{pid}/{kind}"
             listed.append(
-                (
-                    rid,
+                participant_listing(
+                    dataset,
+                    pid,
+                    kind,
                     f"{sheet.name} line {n}",
-                    {
-                        "dataset": dataset,
-                        "path": path,
-                        "recording_id": rid,
-                        "subject_id": f"{dataset}:{pid}",
-                        "modality": modality,
-                        "body_site": None,
-                        "device": "smartphone",
-                        "is_synthetic": is_synthetic,
-                        "metadata": {"participant": pid, "recording": kind, **values},
-                        "labels": values | {"recording_type": kind},
-                    },
+                    path=path,
+                    modality=modality,
+                    device="smartphone",
+                    is_synthetic=is_synthetic,
+                    metadata={"participant": pid, "recording": kind, **values},
+                    labels=values | {"recording_type": kind},
                 )
             )
     add_listed_recordings(scan, dataset, listed)

@@ -13,6 +13,7 @@ from acula_pipeline.sources.base import (
     audio_files,
     index_by_name,
     nan_to_none,
+    participant_listing,
     read_table,
     register,
     require_columns,
@@ -123,32 +124,23 @@ def scan_uk_covid19(root: Path, dataset: str, is_synthetic: bool) -> SourceScan:
                 scan.reject(dataset, path, f"listed in {audio_path.name} but missing")
                 continue
             kind, modality = RECORDINGS[col]
-            rid = f"{dataset}/{pid}/{kind}"
             rows.append(
-                (
-                    rid,
+                participant_listing(
+                    dataset,
+                    pid,
+                    kind,
                     f"{audio_path.name} line {n}",
-                    {
-                        "dataset": dataset,
-                        "path": path,
-                        "recording_id": rid,
-                        "subject_id": f"{dataset}:{pid}",
-                        "modality": modality,
-                        "body_site": None,
-                        "device": None,
-                        "is_synthetic": is_synthetic,
-                        "metadata": {k: nan_to_none(v) for k, v in meta.items()}
-                        | {
-                            "recording": kind,
-                            "file": name,
-                            "splits": split_name.get(pid),
-                        },
-                        "labels": {
-                            "covid_status": RESULTS[result],
-                            "official_split": split.get(pid),
-                            "sex": SEXES.get((meta.get("gender") or "").lower()),
-                            "recording_type": kind,
-                        },
+                    path=path,
+                    modality=modality,
+                    device=None,
+                    is_synthetic=is_synthetic,
+                    metadata={k: nan_to_none(v) for k, v in meta.items()}
+                    | {"recording": kind, "file": name, "splits": split_name.get(pid)},
+                    labels={
+                        "covid_status": RESULTS[result],
+                        "official_split": split.get(pid),
+                        "sex": SEXES.get((meta.get("gender") or "").lower()),
+                        "recording_type": kind,
                     },
                 )
             )
