@@ -237,3 +237,24 @@ def test_unit_with_broken_metadata_is_rejected_not_lost(units, tmp_path):
     assert len(run.reports) == len(bad) - 1
     (reject,) = run.rejects.to_dict("records")
     assert reject["unit_id"] == bad["unit_id"].iloc[0] and reject["stage"] == "facts"
+
+
+def test_each_report_is_checked_once(units, tmp_path, monkeypatch):
+    """A new answer is checked as it arrives (to cache it as a report or a
+    failure); that verdict is kept, not computed again. A cached one is checked
+    once on reading."""
+    from acula_pipeline.reports.checks import Checker
+
+    calls = []
+    real = Checker.__call__
+
+    def counting(self, text, facts, adapter):
+        calls.append(text)
+        return real(self, text, facts, adapter)
+
+    monkeypatch.setattr(Checker, "__call__", counting)
+    write_reports(units, params(), ReportCache(tmp_path))
+    assert len(calls) == len(units)
+    calls.clear()
+    write_reports(units, params(), ReportCache(tmp_path))  # from the cache
+    assert len(calls) == len(units)

@@ -40,7 +40,6 @@ class CachedReport:
     text: str
     prompt_tokens: int | None
     completion_tokens: int | None
-    failed: bool = False  # from ``failures``: it failed the checks when written
 
 
 class ReportCache:
@@ -61,7 +60,7 @@ class ReportCache:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedReport]:
         """The cached entries among ``keys``, from either table (a report wins over
-        a failure with the same key; ``failed`` says which)."""
+        a failure with the same key); the caller checks each text again."""
         keys = list(keys)
         out: dict[str, CachedReport] = {}
         for table in reversed(TABLES):  # a report overrides a failure of its key
@@ -73,7 +72,7 @@ class ReportCache:
                     f"{table} WHERE key IN ({q})",
                     chunk,
                 ):
-                    out[key] = CachedReport(text, pt, ct, table == "failures")
+                    out[key] = CachedReport(text, pt, ct)
         return out
 
     def put(

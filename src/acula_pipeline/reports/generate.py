@@ -212,20 +212,23 @@ class ReportWriter:
                     u.text, u.error = gen.text, gen.error
                     u.tokens = [gen.prompt_tokens, gen.completion_tokens]
                 if gen.text is not None:
-                    self._keep(group[0])
+                    self._keep(group)
                 bar.update(1)
                 tokens = self.backend.stats().get("completion_tokens")
                 if tokens:
                     bar.set_postfix(tokens=tokens, refresh=False)
 
-    def _keep(self, u: _Unit) -> None:
+    def _keep(self, group: list[_Unit]) -> None:
         """Cache a new answer as it arrives, once the rule checks have read it: a
         passing one as a report, a failing one as a failure, and that only while it
         is no longer than a report may be (``checks.max_chars``), so a rerun sends
         the same retry; a longer one is asked for again. (The judge's answers are
         cached on their own.)"""
-        assert u.text is not None
-        failed = not self._check(u).ok
+        for v in group:  # each unit's own verdict (the judge adds to it), kept
+            v.result = self._check(v)
+        u = group[0]
+        assert u.text is not None and u.result is not None
+        failed = not u.result.ok
         if failed and len(u.text) > self.p.checks.max_chars:
             self.counts["failed_not_kept"] += 1
             return
@@ -287,7 +290,8 @@ class ReportWriter:
             u.attempts = 1
         self._run(work, f"reports ({self.backend.name})")
         for u in work:
-            u.result = self._check(u) if u.text is not None else None
+            if u.result is None and u.text is not None:  # from the cache
+                u.result = self._check(u)
         self._judge(work)
         for u in work:
             u.first_passed = bool(u.result and u.result.ok)
@@ -301,7 +305,8 @@ class ReportWriter:
                 self.counts["retried"] += len(again)
                 self._run(again, f"reports retry ({self.backend.name})")
                 for u in again:
-                    u.result = self._check(u) if u.text is not None else None
+                    if u.result is None and u.text is not None:
+                        u.result = self._check(u)
                 self._judge(again)
         rows = []
         verdicts = []
@@ -346,6 +351,7 @@ class ReportWriter:
 
     def _retry(self, u: _Unit) -> _Unit:
         reasons = u.result.reasons() if u.result else "no report"
+        u.result = None  # the retry's answer gets its own verdict
         messages = retry_messages(self.p.prompts, u.req.messages, u.text or "", reasons)
         req = ReportRequest(
             key=_key(
