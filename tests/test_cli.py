@@ -223,6 +223,8 @@ def test_onnx_and_torchscript_exports_match_pytorch(project, tmp_path):
         "data/06_models/aligned",
         "-o",
         str(onnx_path),
+        "--input",
+        "logmel",
         "--check-audio",
         str(wav),
     )
@@ -244,7 +246,15 @@ def test_onnx_and_torchscript_exports_match_pytorch(project, tmp_path):
     assert json.loads(meta["acula.training_data_hash"]) == model.config["data"]
     # TorchScript: usable as the pipeline's torchscript student.
     ts_path = tmp_path / "encoder.pt"
-    acula(project, "export", "data/06_models/aligned", "-o", str(ts_path))
+    acula(
+        project,
+        "export",
+        "data/06_models/aligned",
+        "-o",
+        str(ts_path),
+        "--input",
+        "logmel",
+    )
     student = build_encoder(
         {"name": "torchscript", "path": str(ts_path), "input": "logmel"}
     )
@@ -279,7 +289,17 @@ def test_onnx_and_torchscript_exports_match_pytorch(project, tmp_path):
 @pytest.mark.slow
 def test_info_describes_the_model_and_its_metrics(project, tmp_path):
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"synthetic": True, "mean_auroc": {"aligned": 0.7}}))
+    metrics.write_text(
+        json.dumps(
+            {
+                "aligned": 0.7,
+                "baseline": 0.6,
+                "delta": 0.1,
+                "delta_lo": -0.05,
+                "delta_hi": 0.25,
+            }
+        )
+    )
     res = acula(
         project, "info", "data/06_models/aligned", "--metrics", str(metrics), "--json"
     )
@@ -290,7 +310,8 @@ def test_info_describes_the_model_and_its_metrics(project, tmp_path):
         info["encoder"]["name"] == "mae_vit"
         and info["teacher"]["name"] == "sentence_encoder"
     )
-    assert info["metrics"]["mean_auroc"] == {"aligned": 0.7}
+    assert info["mean_auroc"] == {"aligned": 0.7, "baseline": 0.6}
+    assert info["aligned_minus_baseline"] == "+0.100 [-0.050, +0.250]"
     text = acula(project, "info", "data/06_models/baseline_encoder").output
     assert "aligned: False" in text and "SYNTHETIC" in text
     assert "mean_auroc" in text  # this project's own model: its last run's metrics
@@ -352,3 +373,148 @@ def test_an_output_that_is_a_folder_is_refused(project, tmp_path):
     ):
         res = acula(project, *command, ok=False)
         assert res.exit_code == 2 and "is a directory" in res.output, res.output
+
+
+@pytest.mark.slow
+def test_the_model_folder_is_a_hugging_face_model(project, tmp_path, monkeypatch):
+    """Issue 21 #8: AutoModel, AutoConfig and AutoFeatureExtractor load a model
+    folder from any working directory; embeddings equal the pipeline's encoder's;
+    save_pretrained writes a folder the pipeline reads back."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    import acula_pipeline.hub  # noqa: F401  (registers acula_audio)
+    from acula_pipeline.inference import load_model
+
+    wave = 0.1 * np.random.default_rng(0).standard_normal(16000 * 12)
+    for name, heads in (("aligned", True), ("baseline_encoder", False)):
+        folder = project / "data/06_models" / name
+        monkeypatch.chdir(tmp_path)  # nothing of the project around
+        assert AutoConfig.from_pretrained(folder).model_type == "acula_audio"
+        model = AutoModel.from_pretrained(folder).eval()
+        fx = AutoFeatureExtractor.from_pretrained(folder)
+        inputs = fx(wave.astype(np.float32), sampling_rate=16000, return_tensors="pt")
+        assert inputs["input_features"].shape == (2, 256, 64)  # 12 s: two windows
+        with torch.no_grad():
+            out = model(**inputs)
+        ours = load_model(folder)
+        with torch.no_grad():
+            want = ours.encoder.encode_audio(inputs["input_features"])
+        assert torch.equal(out.embeddings, want)
+        assert (out.projection is not None) == heads
+        # The feature extractor's clips are the pipeline's (the feature store's).
+        clips_8k = fx(
+            wave[::2].astype(np.float32), sampling_rate=8000, return_tensors="np"
+        )["input_features"]
+        assert clips_8k.shape == (2, 256, 64)
+        copy = tmp_path / f"resaved_{name}"
+        model.save_pretrained(copy)
+        again = load_model(copy)
+        with torch.no_grad():
+            assert torch.equal(
+                again.encoder.encode_audio(want.new_zeros(1, 256, 64)),
+                ours.encoder.encode_audio(want.new_zeros(1, 256, 64)),
+            )
+        card = (folder / "README.md").read_text()
+        assert "library_name: transformers" in card and "SYNTHETIC" in card
+        assert "## Training data" in card and "Data fingerprint" in card
+    card = (project / "data/06_models/aligned/README.md").read_text()
+    config = json.loads((project / "data/06_models/aligned/config.json").read_text())
+    assert f"Loss: `{config['params']['loss']}`" in card
+    assert f"{len(config['trained_subjects'])} subjects" in card
+
+
+@pytest.mark.slow
+def test_embed_elsewhere_needs_no_project_files(project, tmp_path, caplog):
+    """The folder's preprocessor_config.json gives the frontend: embedding from
+    another directory equals embedding in the project, with no fallback warning."""
+    wav = _circor_wavs(project)[0]
+    folder = tmp_path / "shipped"
+    shutil.copytree(project / "data/06_models/aligned", folder)
+    here = acula(
+        project,
+        "embed",
+        "data/06_models/aligned",
+        str(wav),
+        "-o",
+        str(tmp_path / "a.parquet"),
+    )
+    assert "default frontend" not in here.output
+    with caplog.at_level("WARNING"):
+        res = acula(
+            tmp_path, "embed", str(folder), str(wav), "-o", str(tmp_path / "b.parquet")
+        )
+    assert "default frontend" not in caplog.text + res.output
+    # Without its preprocessor_config.json the folder would fall back, and say so.
+    (folder / "preprocessor_config.json").unlink()
+    with caplog.at_level("WARNING"):
+        res = acula(
+            tmp_path, "embed", str(folder), str(wav), "-o", str(tmp_path / "c.parquet")
+        )
+    assert "default frontend" in caplog.text + res.output
+    a = np.stack(pd.read_parquet(tmp_path / "a.parquet")["embedding"].to_list())
+    b = np.stack(pd.read_parquet(tmp_path / "b.parquet")["embedding"].to_list())
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_onnx_export_reads_raw_audio_of_real_recordings(
+    project, tmp_path, real_samples
+):
+    """One self-contained ONNX file, the frontend inside: real CirCor recordings'
+    windows embed within 1e-4 of the pipeline's PyTorch path (log-mel in float16,
+    then the encoder)."""
+    import onnxruntime as ort
+
+    from acula_pipeline.inference import (
+        file_clips,
+        file_windows,
+        frontend_settings,
+        load_model,
+    )
+
+    wavs = sorted((real_samples / "circor2022").rglob("*.wav"))[:3]
+    out = tmp_path / "out" / "model.onnx"
+    res = acula(
+        tmp_path,  # another working directory: the folder is enough
+        "export",
+        str(project / "data/06_models/aligned"),
+        "-o",
+        str(out),
+        *[a for w in wavs for a in ("--check-audio", str(w))],
+    )
+    assert "reads raw 16000 Hz audio windows" in res.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx"]  # no .data
+    model = load_model(project / "data/06_models/aligned")
+    cfg, policy = frontend_settings(None, model)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].name == "audio"
+    for wav in wavs:
+        windows, _ = file_windows(wav, cfg, policy)
+        got = session.run(None, {"audio": windows.astype(np.float32)})[0]
+        feats = file_clips(wav, cfg, policy).features
+        with torch.no_grad():
+            want = model.encoder.encode_audio(torch.from_numpy(feats)).numpy()
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4, wav
+
+
+@pytest.mark.slow
+def test_package_writes_a_card_with_results_and_the_onnx_file(project, tmp_path):
+    dist = tmp_path / "dist"
+    res = acula(project, "package", "data/06_models/aligned", "-o", str(dist))
+    assert "results from data/08_reporting/results.json" in res.output
+    names = {p.name for p in dist.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "model.onnx",
+    } <= names
+    card = (dist / "README.md").read_text()
+    results = json.loads((project / "data/08_reporting/results.json").read_text())
+    task, row = next(iter(sorted(results["tasks"].items())))
+    cell = row["aligned"]
+    metric = next(k for k in cell if k not in ("lo", "hi"))
+    assert f"| {task} | {metric} | {cell[metric]:.3f} [" in card
+    res = acula(project, "package", "data/06_models/aligned", "-o", str(dist), ok=False)
+    assert "already exists" in res.output

@@ -215,3 +215,46 @@ def test_hf_teachers_end_to_end(tmp_path, teacher):
     assert artifact["config"]["teacher"]["dim"] == 40
     assert artifact["state_dict"]["text_head.0.weight"].shape[1] == 40
     assert np.isfinite(curve["loss"]).all() and (curve["ssl"] > 0).all()
+
+
+def test_a_model_folder_round_trips_and_is_a_hugging_face_folder(tmp_path):
+    """Issue 21 #8: the folder carries model_type, the preprocessor and a card; the
+    artifact read back is the one saved (config and weights, key for key)."""
+    from acula_pipeline.catalog_datasets import ModelArtifactDataset
+    from acula_pipeline.models import MAEViT, MAEViTCfg
+
+    torch.manual_seed(0)
+    model = MAEViT(MAEViTCfg(dim=32, depth=1, heads=2, decoder_dim=16, decoder_depth=1))
+    meta = {
+        "frontend": {"sample_rate": 16000, "clip_seconds": 8.19, "n_mels": 64},
+        "pad_mode": "zeros",
+        "dtype": "float16",
+    }
+    config = {"kind": "pretrain", "encoder": model.spec(), "params": {}, "data": "d"}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    from acula_pipeline.hub import preprocessor_config
+
+    artifact = {
+        "config": config,
+        "state_dict": state,
+        "preprocessor": preprocessor_config(meta),
+    }
+    folder = ModelArtifactDataset(str(tmp_path / "m"))
+    folder.save(artifact)
+    written = json.loads((tmp_path / "m/config.json").read_text())
+    assert written["model_type"] == "acula_audio"
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "m/model.safetensors"), "pt") as f:
+        assert all(k.startswith("student.") for k in f.keys())
+        assert f.metadata() == {"format": "pt"}
+    pre = json.loads((tmp_path / "m/preprocessor_config.json").read_text())
+    assert pre["clips"]["pad_mode"] == "zeros" and pre["sampling_rate"] == 16000
+    assert (
+        "# mae_vit: self-supervised baseline" in (tmp_path / "m/README.md").read_text()
+    )
+    back = folder.load()
+    assert back["config"] == config  # fingerprints of it are unchanged
+    assert back["preprocessor"] == artifact["preprocessor"]
+    assert back["state_dict"].keys() == state.keys()
+    assert all(torch.equal(back["state_dict"][k], v) for k, v in state.items())

@@ -105,8 +105,27 @@ def test_evaluate_on_a_small_synthetic_project(tmp_path, caplog):
     )
     assert "source not enabled" in caplog.text and "kauh" in caplog.text
     assert m["skipped_tasks"] >= 1
-    # metrics.json: compact for DVC (issue 21 #4), with the settings (#2)
-    compact = json.loads((d / "08_reporting/metrics.json").read_text())
+    # metrics.json: the headline for DVC, flat and short (issue 21 #4)
+    headline = json.loads((d / "08_reporting/metrics.json").read_text())
+    assert set(headline) == {
+        "aligned",
+        "baseline",
+        "control",
+        "logmel",
+        "delta",
+        "delta_lo",
+        "delta_hi",
+    }
+    paired = head["differences"]["aligned_minus_baseline"]
+    assert (
+        headline["aligned"] == head["aligned"] and headline["delta"] == paired["delta"]
+    )
+    assert (headline["delta_lo"], headline["delta_hi"]) == (
+        paired["ci95_low"],
+        paired["ci95_high"],
+    )
+    # results.json: per task and encoder, with the settings (#2)
+    compact = json.loads((d / "08_reporting/results.json").read_text())
     assert set(compact) == {
         "synthetic",
         "mean_auroc",

@@ -134,7 +134,14 @@ class FolderDataset(AbstractDataset[None, str]):
 
 
 class ModelArtifactDataset(AbstractDataset[dict, dict]):
-    """Weights as ``model.safetensors`` with the ``config.json`` that built them."""
+    """A model folder: ``model.safetensors`` with the ``config.json`` that built
+    them, ``preprocessor_config.json`` (the frontend) and a ``README.md`` model
+    card; a Hugging Face model of type ``acula_audio`` (``acula_pipeline.hub``).
+
+    The artifact is ``{"state_dict", "config"}`` and optionally ``"preprocessor"``;
+    loading gives back exactly what was saved (the folder's Hugging Face keys and
+    the ``student.`` prefix of an encoder-only state are layout, not content).
+    """
 
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
@@ -143,27 +150,56 @@ class ModelArtifactDataset(AbstractDataset[dict, dict]):
     def load(self) -> dict[str, Any]:
         from safetensors.torch import load_file
 
-        config = json.loads((self._path / "config.json").read_text())
+        from acula_pipeline.hub import (
+            PREPROCESSOR_FILE,
+            pipeline_config,
+            pipeline_state,
+        )
+
+        config = pipeline_config(json.loads((self._path / "config.json").read_text()))
         if isinstance(config.get("encoder"), dict):
             config["encoder"] = encoder_spec_in_folder(config["encoder"], self._path)
-        return {
-            "state_dict": load_file(self._path / "model.safetensors"),
+        out = {
+            "state_dict": pipeline_state(
+                load_file(self._path / "model.safetensors"), config
+            ),
             "config": config,
         }
+        pre = self._path / PREPROCESSOR_FILE
+        if pre.is_file():
+            out["preprocessor"] = json.loads(pre.read_text())
+        return out
 
     def save(self, data: dict[str, Any]) -> None:
-        """Weights, config (and a TorchScript student's file, copied in) as one
-        folder, whole or not at all."""
+        """Weights, config, preprocessor, card (and a TorchScript student's file,
+        copied in) as one folder, whole or not at all."""
         from safetensors.torch import save_file
 
+        from acula_pipeline.hub import (
+            CARD_FILE,
+            PREPROCESSOR_FILE,
+            hub_config,
+            hub_state,
+            model_card,
+        )
+
         config = dict(data["config"])
+        state = data["state_dict"]
+        preprocessor = data.get("preprocessor")
         with atomic_folder(self._path) as tmp:
             if isinstance(config.get("encoder"), dict):
                 config["encoder"] = spec_for_folder(config["encoder"], tmp)
-            save_file(data["state_dict"], tmp / "model.safetensors")
+            save_file(hub_state(state), tmp / "model.safetensors", {"format": "pt"})
             (tmp / "config.json").write_text(
-                json.dumps(config, indent=2, sort_keys=True, default=str)
+                json.dumps(hub_config(config), indent=2, sort_keys=True, default=str)
             )
+            if preprocessor is not None:
+                (tmp / PREPROCESSOR_FILE).write_text(
+                    json.dumps(preprocessor, indent=2, sort_keys=True)
+                )
+            if not config.get("disabled"):
+                n = sum(int(v.numel()) for v in state.values())
+                (tmp / CARD_FILE).write_text(model_card(config, preprocessor, n))
 
     def _exists(self) -> bool:
         return (self._path / "model.safetensors").exists()

@@ -4,6 +4,7 @@
     acula zero-shot data/06_models/aligned a.wav b.wav -c "No murmur." -c "A murmur."
     acula export data/06_models/aligned -o encoder.onnx
     acula info data/06_models/aligned
+    acula package data/06_models/aligned -o dist/acula-aligned
     acula audit-reports reports.csv --dataset circor2022 --root DATA \\
         --key-column patient_id --text-column report
 
@@ -33,7 +34,8 @@ FEATURES = click.option(
     type=click.Path(path_type=Path),
     default=None,
     help="Feature store whose meta.json gives the frontend the model was trained with "
-    "[default: data/03_primary/features if present, else the pipeline defaults].",
+    "[default: the model folder's preprocessor_config.json; for folders without one "
+    "data/03_primary/features if present, else the pipeline defaults].",
 )
 DEVICE = click.option(
     "--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps"
@@ -99,7 +101,7 @@ def _embed(
 
     try:
         files = audio_inputs(inputs)
-        cfg, policy = frontend_settings(features)
+        cfg, policy = frontend_settings(features, model)
     except (FileNotFoundError, ModelError) as exc:
         _fail(str(exc))
     if not files:
@@ -308,7 +310,17 @@ def zero_shot(
     "--check-audio",
     type=click.Path(exists=True, path_type=Path),
     multiple=True,
-    help="Audio files whose clips are added to the random check inputs.",
+    help="Audio files whose windows are added to the random check inputs.",
+)
+@click.option(
+    "--input",
+    "input_kind",
+    type=click.Choice(["audio", "logmel"]),
+    default="audio",
+    show_default=True,
+    help="What the exported model reads: raw audio windows (batch, clip_samples) at "
+    "the model's rate, with the log-mel frontend inside; or log-mel clips "
+    "(batch, frames, n_mels).",
 )
 @FEATURES
 def export(
@@ -317,23 +329,29 @@ def export(
     fmt: str | None,
     tolerance: float,
     check_audio: tuple[Path, ...],
+    input_kind: str,
     features: Path | None,
 ) -> None:
-    """Export MODEL_DIR's encoder: log-mel clips (batch, frames, n_mels) → embeddings.
+    """Export MODEL_DIR's encoder as one file: raw audio windows → embeddings.
 
-    The exported model is run on check inputs (random clips, plus clips of
-    --check-audio files) next to the PyTorch model; the export fails if any output
-    differs by more than --tolerance.
+    The input is one window of the model's clip length (131,040 samples at 16 kHz
+    by default; a recording's embedding is the mean of its windows', cut as the
+    model folder's preprocessor_config.json says); --input logmel exports the
+    encoder alone. The exported model is run on check inputs (noise windows, plus
+    the windows of --check-audio files) next to PyTorch; the export fails if any
+    output differs by more than --tolerance.
     """
     import numpy as np
     import torch
 
+    from acula_pipeline.audio.io import AudioReadError
     from acula_pipeline.inference import (
         ModelError,
         check_inputs,
         export_onnx,
         export_torchscript,
         file_clips,
+        file_windows,
         frontend_settings,
         sample_inputs,
     )
@@ -341,33 +359,39 @@ def export(
     m = _load(model)
     fmt = fmt or ("torchscript" if output.suffix in (".pt", ".ts") else "onnx")
     try:
-        x = sample_inputs(m)
+        cfg, policy = frontend_settings(features, m)
+        check_inputs(m, cfg)
+        frontend = cfg if input_kind == "audio" else None
+        x = sample_inputs(m, frontend=frontend)
+        real = [
+            file_windows(p, cfg, policy)[0]
+            if frontend is not None
+            else file_clips(p, cfg, policy).features
+            for p in check_audio
+        ]
     except ModelError as exc:
         _fail(str(exc))
-    if check_audio:
-        from acula_pipeline.audio.io import AudioReadError
-
-        try:
-            cfg, policy = frontend_settings(features)
-            check_inputs(m, cfg)
-            real = np.concatenate(
-                [file_clips(p, cfg, policy).features for p in check_audio]
-            )
-        except ModelError as exc:
-            _fail(str(exc))
-        except AudioReadError as exc:
-            _fail(f"--check-audio: {exc}")
-        x = torch.cat([x, torch.from_numpy(real)])
-    diff = (export_onnx if fmt == "onnx" else export_torchscript)(m, output, x)
+    except AudioReadError as exc:
+        _fail(f"--check-audio: {exc}")
+    if real:
+        x = torch.cat([x, torch.from_numpy(np.concatenate(real))])
+    export_fn = export_onnx if fmt == "onnx" else export_torchscript
+    diff = export_fn(m, output, x, frontend=frontend)
     if not diff <= tolerance:
         output.unlink(missing_ok=True)
         _fail(
             f"{fmt} export differs from PyTorch by {diff:.2e} > {tolerance:.0e} on "
             f"{len(x)} check inputs; nothing written"
         )
+    what = (
+        f"raw {cfg.sample_rate} Hz audio windows of {cfg.clip_samples} samples"
+        if frontend is not None
+        else f"log-mel clips of {cfg.n_frames} x {cfg.n_mels}"
+    )
     click.echo(
-        f"wrote {output} ({fmt}); largest difference to PyTorch on {len(x)} inputs: "
-        f"{diff:.2e} (tolerance {tolerance:.0e})"
+        f"wrote {output} ({fmt}, reads {what}); largest difference to PyTorch on "
+        f"{len(x)} inputs ({len(x) - 3} from audio files): {diff:.2e} "
+        f"(tolerance {tolerance:.0e})"
     )
 
 
@@ -410,6 +434,93 @@ def info(model: Path, metrics: Path | None, as_json: bool) -> None:
         click.echo(f"{key:>20}: {value}")
     if summary.get("synthetic_data"):
         click.echo("note: trained on the SYNTHETIC corpus; its numbers are synthetic")
+
+
+@main.command()
+@MODEL
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write (must not exist): the model folder, its card with results, "
+    "and model.onnx.",
+)
+@click.option(
+    "--results",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The evaluate stage's results.json whose numbers go into the card "
+    "[default: data/08_reporting/results.json when MODEL_DIR is this project's "
+    "data/06_models/aligned or baseline_encoder].",
+)
+@click.option(
+    "--onnx/--no-onnx",
+    default=True,
+    show_default=True,
+    help="Also write model.onnx (raw audio windows in), checked against PyTorch.",
+)
+def package(model: Path, output: Path, results: Path | None, onnx: bool) -> None:
+    """Copy MODEL_DIR into a folder to ship: the Hugging Face model (config,
+    weights, preprocessor), a model card README.md that includes the frozen-probe
+    results, and a raw-audio ONNX file."""
+    import shutil
+
+    from acula_pipeline.hub import CARD_FILE, model_card, pipeline_config
+
+    m = _load(model)
+    if output.exists():
+        _fail(f"{output}: already exists; give a new folder")
+    keys = {
+        "aligned": "aligned",
+        "baseline_encoder": "baseline",
+        "ssl_control": "control",
+    }
+    if results is None:
+        own = Path("data/06_models").resolve()
+        default = Path("data/08_reporting/results.json")
+        if model.resolve().parent == own and default.is_file():
+            results = default
+    evaluation = None
+    if results is not None:
+        try:
+            evaluation = json.loads(results.read_text())
+        except json.JSONDecodeError as exc:
+            _fail(f"{results}: not a results JSON file ({exc})")
+        if not isinstance(evaluation, dict) or "tasks" not in evaluation:
+            _fail(
+                f"{results}: no 'tasks' entry; give the evaluate stage's results.json"
+            )
+    shutil.copytree(model, output)
+    preprocessor = None
+    if (model / "preprocessor_config.json").is_file():
+        preprocessor = json.loads((model / "preprocessor_config.json").read_text())
+    n = sum(int(v.numel()) for v in m.state_dict.values())
+    card = model_card(
+        pipeline_config(m.config),
+        preprocessor,
+        n,
+        metrics=evaluation,
+        encoder_key=keys.get(model.resolve().name, "aligned"),
+    )
+    (output / CARD_FILE).write_text(card)
+    wrote = [CARD_FILE + (f" (results from {results})" if results else " (no results)")]
+    if onnx:
+        from acula_pipeline.inference import ModelError, export_onnx, frontend_settings
+
+        cfg, _ = frontend_settings(None, m)
+        try:
+            diff = export_onnx(m, output / "model.onnx", frontend=cfg)
+        except ModelError as exc:
+            shutil.rmtree(output)
+            _fail(f"{exc} (--no-onnx packages it without)")
+        if not diff <= 1e-4:
+            shutil.rmtree(output)
+            _fail(
+                f"ONNX export differs from PyTorch by {diff:.2e} > 1e-04; nothing written"
+            )
+        wrote.append(f"model.onnx (largest difference to PyTorch {diff:.1e})")
+    click.echo(f"wrote {output}: the model folder, " + ", ".join(wrote))
 
 
 @main.command("audit-reports")

@@ -27,6 +27,7 @@ from acula_pipeline.audio.framing import ClipPolicy, window_starts
 from acula_pipeline.audio.frontend import FrontendCfg
 from acula_pipeline.audio.io import AudioReadError, audio_info
 from acula_pipeline.evaluation.zero_shot import SharedSpace, zero_shot_scores
+from acula_pipeline.hub import HUB_KEYS, read_preprocessor
 from acula_pipeline.models import AudioEncoder, load_encoder
 from acula_pipeline.models.base import UnsafeModelPath, encoder_spec_in_folder
 from acula_pipeline.runtime import resolve_device
@@ -51,6 +52,8 @@ class Model:
     state_dict: dict[str, torch.Tensor]
     encoder: AudioEncoder
     space: SharedSpace | None = None
+    # The frontend and clip policy from the folder's preprocessor_config.json
+    frontend: tuple[FrontendCfg, ClipPolicy] | None = None
 
     @property
     def aligned(self) -> bool:
@@ -91,6 +94,11 @@ def load_model(path: str | Path) -> Model:
         except UnsafeModelPath as exc:
             raise ModelError(str(exc)) from exc
     try:
+        frontend = read_preprocessor(path)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    config = {k: v for k, v in config.items() if k not in HUB_KEYS}
+    try:
         encoder = load_encoder({"config": config, "state_dict": state}).eval()
         space = None
         if any(k.startswith("audio_head.") for k in state):
@@ -105,7 +113,7 @@ def load_model(path: str | Path) -> Model:
             f"{path}: config.json and model.safetensors do not make a model "
             f"({_first_line(exc)})"
         ) from exc
-    return Model(path, config, state, encoder, space)
+    return Model(path, config, state, encoder, space, frontend)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -115,21 +123,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def frontend_settings(
-    features: str | Path | None = None,
+    features: str | Path | None = None, model: Model | None = None
 ) -> tuple[FrontendCfg, ClipPolicy]:
     """The log-mel settings and clip policy the model was trained with.
 
-    Read from the feature store's ``meta.json`` (``features``, default
-    ``data/03_primary/features`` when it exists); otherwise the defaults, which are
-    the pipeline's (a notice says so).
+    In order: the feature store ``features`` names (its ``meta.json``); the model
+    folder's ``preprocessor_config.json``; ``data/03_primary/features`` when it
+    exists; the pipeline's defaults (a warning says so).
     """
+    if features is None and model is not None and model.frontend is not None:
+        return model.frontend
     folder = Path(features) if features is not None else DEFAULT_FEATURES
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         if features is not None:
             raise ModelError(f"{folder}: no meta.json; not a feature store folder")
         log.warning(
-            "No %s: using the default frontend (16 kHz, 64 mels, 8.19 s clips)",
+            "No %s and no preprocessor_config.json in the model folder: using the "
+            "default frontend (16 kHz, 64 mels, 8.19 s clips)",
             meta_path,
         )
         return FrontendCfg(), _policy(FrontendCfg().clip_seconds, "repeat")
@@ -208,8 +219,11 @@ class Clips:
     notices: list[str] = field(default_factory=list)
 
 
-def file_clips(path: Path, cfg: FrontendCfg, policy: ClipPolicy) -> Clips:
-    """Decode, resample and window one file into log-mel clips.
+def file_windows(
+    path: Path, cfg: FrontendCfg, policy: ClipPolicy
+) -> tuple[np.ndarray, Any]:
+    """One file's windows as raw audio ``(windows, clip_samples)`` at the
+    frontend's rate, and its ``audio_info``.
 
     Raises:
         AudioReadError: The file cannot be decoded or holds no audio.
@@ -217,14 +231,23 @@ def file_clips(path: Path, cfg: FrontendCfg, policy: ClipPolicy) -> Clips:
     info = audio_info(path)
     if info.frames == 0:
         raise AudioReadError(f"{path}: empty audio (0 samples)")
+    starts = window_starts(info.duration_s, policy)
+    spans = [(s, s + policy.clip_seconds) for s in starts]
+    return recording_clips(str(path), spans, cfg, policy.pad_mode), info
+
+
+def file_clips(path: Path, cfg: FrontendCfg, policy: ClipPolicy) -> Clips:
+    """Decode, resample and window one file into log-mel clips.
+
+    Raises:
+        AudioReadError: The file cannot be decoded or holds no audio.
+    """
+    clips, info = file_windows(path, cfg, policy)
     notices = []
     if info.sample_rate != cfg.sample_rate:
         notices.append(f"resampled from {info.sample_rate} Hz to {cfg.sample_rate} Hz")
     if info.channels > 1:
         notices.append(f"{info.channels} channels mixed to mono")
-    starts = window_starts(info.duration_s, policy)
-    spans = [(s, s + policy.clip_seconds) for s in starts]
-    clips = recording_clips(str(path), spans, cfg, policy.pad_mode)
     # float16 as in the feature shards, so embeddings equal the pipeline's.
     feats = clip_features(clips, cfg).astype(np.float16).astype(np.float32)
     return Clips(path, feats, info.sample_rate, info.duration_s, notices)
@@ -357,18 +380,29 @@ def zero_shot(
 
 
 class _Embedder(torch.nn.Module):
-    """``forward(logmel (batch, frames, n_mels)) → (batch, dim)`` for export."""
+    """``forward(x) → (batch, dim)`` for export: ``x`` is raw audio windows
+    ``(batch, clip_samples)`` when a frontend is given (the log-mel frontend and
+    the float16 rounding of the feature store run inside), else log-mel clips
+    ``(batch, frames, n_mels)``."""
 
-    def __init__(self, encoder: AudioEncoder) -> None:
+    def __init__(self, encoder: AudioEncoder, frontend: FrontendCfg | None) -> None:
         super().__init__()
+        from acula_pipeline.audio.frontend import LogMelFrontend
+
         self.encoder = encoder
+        self.frontend = LogMelFrontend(frontend) if frontend is not None else None
 
-    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        return self.encoder.encode_audio(logmel)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frontend is not None:
+            x = self.frontend(x).to(torch.float16).float()
+        return self.encoder.encode_audio(x)
 
 
-def sample_inputs(model: Model, n: int = 3, seed: int = 0) -> torch.Tensor:
-    """Log-mel-shaped inputs in [0, 1] for checking an export.
+def sample_inputs(
+    model: Model, n: int = 3, seed: int = 0, frontend: FrontendCfg | None = None
+) -> torch.Tensor:
+    """Check inputs for an export: noise windows ``(n, clip_samples)`` for a
+    raw-audio export (``frontend``), else log-mel-shaped clips in [0, 1].
 
     Raises:
         ModelError: The encoder does not read log-mel clips of a known shape.
@@ -380,50 +414,101 @@ def sample_inputs(model: Model, n: int = 3, seed: int = 0) -> torch.Tensor:
             f"only; this one is {enc.get('name')} ({model.encoder.input_kind})"
         )
     g = torch.Generator().manual_seed(seed)
+    if frontend is not None:
+        check_inputs(model, frontend)
+        return 0.1 * torch.randn(n, frontend.clip_samples, generator=g)
     return torch.rand(n, int(enc["n_frames"]), int(enc["n_mels"]), generator=g)
 
 
 def export_onnx(
-    model: Model, out: Path, check_inputs: torch.Tensor | None = None
+    model: Model,
+    out: Path,
+    check_inputs: torch.Tensor | None = None,
+    frontend: FrontendCfg | None = None,
 ) -> float:
-    """Write the encoder as ONNX (dynamic batch) and return the largest absolute
+    """Write the encoder (behind ``frontend`` when given: raw audio in) as one
+    self-contained ONNX file (dynamic batch) and return the largest absolute
     difference between ONNX Runtime and PyTorch on ``check_inputs``."""
+    import warnings
+
     import onnx
     import onnxruntime as ort
 
-    module = _Embedder(model.encoder.cpu()).eval()
-    x = check_inputs if check_inputs is not None else sample_inputs(model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        module,
-        (x[:2],),
-        str(out),
-        input_names=["logmel"],
-        output_names=["embedding"],
-        dynamic_shapes={"logmel": {0: torch.export.Dim("batch")}},
-        verbose=False,
+    module = _Embedder(model.encoder.cpu(), frontend).eval()
+    x = (
+        check_inputs
+        if check_inputs is not None
+        else sample_inputs(model, frontend=frontend)
     )
+    name = "audio" if frontend is not None else "logmel"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")  # the exporter's own deprecation notices
+        torch.onnx.export(
+            module,
+            (x[:2],),
+            str(out),
+            input_names=[name],
+            output_names=["embedding"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            external_data=False,  # one file: weights inside the graph's file
+            verbose=False,
+        )
     proto = onnx.load(str(out))
-    for key, value in model_summary(model).items():
+    meta = model_summary(model)
+    if frontend is not None:
+        meta["input"] = {
+            "name": name,
+            "shape": ["batch", frontend.clip_samples],
+            "sample_rate": frontend.sample_rate,
+            "frontend": frontend.to_dict(),
+        }
+    for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = f"acula.{key}", json.dumps(value, default=str)
-    onnx.save(proto, str(out))
+    onnx.save(proto, str(out), save_as_external_data=False)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"logmel": x.numpy()})[0]
+    got = session.run(None, {name: x.numpy()})[0]
     with torch.no_grad():
         want = module(x).numpy()
     return float(np.abs(got - want).max())
 
 
+class _quiet_exporter:
+    """Silence ``torch.onnx``'s progress lines and its warnings about optional
+    torchvision operators (logged, not warned) while exporting."""
+
+    def __enter__(self) -> None:
+        self._loggers = [
+            logging.getLogger(n)
+            for n in ("torch.onnx", "torch.onnx._internal.exporter._registration")
+        ]
+        self._levels = [lg.level for lg in self._loggers]
+        for lg in self._loggers:
+            lg.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        for lg, level in zip(self._loggers, self._levels, strict=True):
+            lg.setLevel(level)
+
+
 def export_torchscript(
-    model: Model, out: Path, check_inputs: torch.Tensor | None = None
+    model: Model,
+    out: Path,
+    check_inputs: torch.Tensor | None = None,
+    frontend: FrontendCfg | None = None,
 ) -> float:
-    """Write the encoder as a traced TorchScript module (usable as the
-    ``torchscript`` student) and return its largest difference to PyTorch."""
+    """Write the encoder (behind ``frontend`` when given) as a traced TorchScript
+    module and return its largest difference to PyTorch. A log-mel one is usable
+    as the ``torchscript`` student."""
     import warnings
 
-    module = _Embedder(model.encoder.cpu()).eval()
-    x = check_inputs if check_inputs is not None else sample_inputs(model)
+    module = _Embedder(model.encoder.cpu(), frontend).eval()
+    x = (
+        check_inputs
+        if check_inputs is not None
+        else sample_inputs(model, frontend=frontend)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript is deprecated in torch ≥ 2.9
@@ -459,9 +544,21 @@ def model_summary(
         "synthetic_data": c.get("is_synthetic"),
     }
     if metrics is not None:
-        out["metrics"] = {
-            "synthetic": metrics.get("synthetic"),
-            "mean_auroc": metrics.get("mean_auroc"),
-            "leakage_audit_ok": metrics.get("leakage_audit_ok"),
+        # The evaluate stage's metrics.json: mean AUROC per encoder, and the
+        # paired difference aligned − baseline with its interval.
+        mean = {
+            k: v
+            for k, v in metrics.items()
+            if k in ("aligned", "baseline", "control", "logmel")
+            and isinstance(v, int | float)
         }
+        out["mean_auroc"] = mean or None
+        if all(
+            isinstance(metrics.get(k), int | float)
+            for k in ("delta", "delta_lo", "delta_hi")
+        ):
+            out["aligned_minus_baseline"] = (
+                f"{metrics['delta']:+.3f} [{metrics['delta_lo']:+.3f}, "
+                f"{metrics['delta_hi']:+.3f}]"
+            )
     return {k: v for k, v in out.items() if v is not None}

@@ -180,3 +180,24 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Curve columns that measure the machine, not the model: kept out of the committed
+# curve files so that a rerun writes the same bytes.
+TIMING_COLUMNS = ("clips_per_s",)
+
+
+def without_timings(curve: Any, what: str) -> Any:
+    """A training curve (DataFrame) without its timing columns; their median is
+    logged instead (``what`` names the run)."""
+    import logging
+
+    present = [c for c in TIMING_COLUMNS if c in getattr(curve, "columns", ())]
+    if present and len(curve):
+        logging.getLogger("acula_pipeline").info(
+            "%s: median throughput %.1f clips/s over %d steps",
+            what,
+            float(curve["clips_per_s"].median()),
+            len(curve),
+        )
+    return curve.drop(columns=present)

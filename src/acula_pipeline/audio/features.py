@@ -78,9 +78,7 @@ def recording_clips(
     info = None if whole else audio_info(path)
     if info is None or info.duration_s <= window_s:
         samples, sr = read_audio(path)
-        mono = torch.from_numpy(np.ascontiguousarray(to_mono(samples)))
-        wave = resample(mono, sr, new).numpy()
-        return np.stack([_cut(wave, 0, s, cfg, pad_mode) for s in spans])
+        return wave_clips(to_mono(samples), sr, spans, cfg, pad_mode)
     clips: list[np.ndarray | None] = [None] * len(spans)
     for group in _windows(spans, window_s, cfg.clip_seconds):
         lo = min(spans[i][0] for i in group)
@@ -91,6 +89,20 @@ def recording_clips(
         for i in group:
             clips[i] = _cut(wave, offset, spans[i], cfg, pad_mode)
     return np.stack(clips).astype(np.float32)  # type: ignore[arg-type]
+
+
+def wave_clips(
+    mono: np.ndarray,
+    sample_rate: int,
+    spans: list[tuple[float, float]],
+    cfg: FrontendCfg,
+    pad_mode: str,
+) -> np.ndarray:
+    """Fitted clips ``(len(spans), cfg.clip_samples)`` float32 of a decoded mono
+    signal, resampled to ``cfg.sample_rate`` first."""
+    wave = torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+    resampled = resample(wave, sample_rate, cfg.sample_rate).numpy()
+    return np.stack([_cut(resampled, 0, s, cfg, pad_mode) for s in spans])
 
 
 def _cut(

@@ -142,10 +142,35 @@ def describe_settings(settings: Mapping[str, Any]) -> str:
     )
 
 
+# metrics.json's keys: short, so that `dvc metrics show` over every data root and
+# `dvc exp show` stay narrow (a DVC metrics table has one column per number).
+HEADLINE_KEYS = {"logmel_stats": "logmel"}
+
+
+def headline_metrics(detail: Mapping[str, Any]) -> dict[str, float]:
+    """``metrics.json``, the DVC metrics: the mean AUROC over tasks per encoder
+    and the paired difference aligned − baseline with its patient-level 95 %
+    interval (``delta``, ``delta_lo``, ``delta_hi``). Flat and numbers only, so
+    ``dvc metrics show`` fits in 120 columns; ``results.json`` has each task."""
+    head = detail.get("mean_auroc") or {}
+    out: dict[str, float] = {}
+    for enc in ("aligned", "baseline", "control", "logmel_stats"):
+        if isinstance(head.get(enc), int | float):
+            out[HEADLINE_KEYS.get(enc, enc)] = head[enc]
+    diff = (head.get("differences") or {}).get("aligned_minus_baseline") or {}
+    if isinstance(diff.get("delta"), int | float):
+        out |= {
+            "delta": diff["delta"],
+            "delta_lo": diff["ci95_low"],
+            "delta_hi": diff["ci95_high"],
+        }
+    return out
+
+
 def compact_metrics(
     detail: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``metrics.json`` for ``dvc metrics show``/``diff`` and ``dvc exp show``: per
+    """``results.json`` (in Git; ``git diff`` and ``acula package`` read it): per
     task and encoder the metric and its patient-level interval, the mean AUROC per
     encoder, and the settings that produced them. The rest is in
     ``metrics_detail.json``."""
@@ -385,7 +410,8 @@ def map_figure(
 
 @dataclass
 class Outputs:
-    metrics: dict[str, Any]  # compact, for DVC
+    metrics: dict[str, Any]  # the headline, for DVC
+    results: dict[str, Any]  # per task, with the settings
     metrics_detail: dict[str, Any]
     table: str
     chart: Figure
@@ -450,7 +476,8 @@ def build_outputs(
     if settings:
         detail["params"] = dict(settings)
     return Outputs(
-        metrics=compact_metrics(detail, settings or {}),
+        metrics=headline_metrics(detail),
+        results=compact_metrics(detail, settings or {}),
         metrics_detail=detail,
         table=results_table(
             comparisons,

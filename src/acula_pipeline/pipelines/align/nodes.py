@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from acula_pipeline.audio.features import FeatureStore
+from acula_pipeline.runtime import without_timings
 from acula_pipeline.training.stages import (
     AlignParams,
     align,
@@ -34,8 +35,13 @@ def align_encoder(
     params: AlignParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Joint alignment + SSL training from the baseline encoder."""
+    from acula_pipeline.hub import with_preprocessor  # transformers: load lazily
+
     require_success(validation)
-    return align(store, segments, reports, embeddings, baseline, params, checkpoints)
+    artifact, curve = align(
+        store, segments, reports, embeddings, baseline, params, checkpoints
+    )
+    return with_preprocessor(artifact, store), without_timings(curve, "align")
 
 
 def train_ssl_control(
@@ -49,7 +55,12 @@ def train_ssl_control(
     params: AlignParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The SSL-only control: the align run with lambda_align 0."""
+    from acula_pipeline.hub import with_preprocessor  # transformers: load lazily
+
     require_success(validation)
-    return ssl_control(
+    artifact, curve = ssl_control(
         store, segments, reports, embeddings, baseline, params, checkpoints
+    )
+    return with_preprocessor(artifact, store), without_timings(
+        curve, "SSL-only control"
     )

@@ -186,6 +186,7 @@ def write_results(
 ) -> tuple[
     dict[str, Any],
     dict[str, Any],
+    dict[str, Any],
     str,
     Figure,
     Figure,
@@ -193,8 +194,9 @@ def write_results(
     Figure,
     str,
 ]:
-    """metrics.json (compact, with the settings), metrics_detail.json, results.md,
-    figures, ROC CSVs and the HTML report."""
+    """metrics.json (the headline, for DVC), results.json (per task, with the
+    settings), metrics_detail.json, results.md, figures, ROC CSVs and the HTML
+    report."""
     synthetic = bool(len(recordings)) and bool(
         recordings["is_synthetic"].fillna(False).all()
     )
@@ -232,6 +234,7 @@ def write_results(
             )
     return (
         out.metrics,
+        out.results,
         out.metrics_detail,
         out.table,
         out.chart,

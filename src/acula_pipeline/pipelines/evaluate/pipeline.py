@@ -106,6 +106,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=[
                     "evaluation_metrics",
+                    "evaluation_results",
                     "evaluation_metrics_detail",
                     "results_table",
                     "before_after_chart",

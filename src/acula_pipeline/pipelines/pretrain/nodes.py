@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from acula_pipeline.audio.features import FeatureStore
+from acula_pipeline.runtime import without_timings
 from acula_pipeline.training.stages import PretrainParams, pretrain
 from acula_pipeline.validation.runner import require_success
 
@@ -19,5 +20,8 @@ def pretrain_encoder(
     params: PretrainParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Masked-reconstruction training on the non-held-out clips."""
+    from acula_pipeline.hub import with_preprocessor  # transformers: load lazily
+
     require_success(validation)
-    return pretrain(store, segments, params, checkpoints)
+    artifact, curve = pretrain(store, segments, params, checkpoints)
+    return with_preprocessor(artifact, store), without_timings(curve, "pretrain")
