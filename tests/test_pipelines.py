@@ -190,3 +190,35 @@ def test_a_pipeline_checks_its_inputs_before_any_node_runs(tmp_path):
     ]:
         assert f"{name} (" in text and f"--pipelines={maker}" in text, name
     assert not (root / "data/08_reporting").exists()  # nothing was written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--pipelines=align", "--params=align.loss=clp"],
+            "bad parameters: align: unknown alignment loss 'clp'; known: ['cka_feature'",
+        ),
+        (
+            ["--pipelines=align", "--params=align.train.epochs=0"],
+            "bad parameters: align.train.epochs: Input should be greater than or equal to 1",
+        ),
+        (["--pipelines=evaluate"], "input(s) of this run are missing"),
+    ],
+)
+def test_kedro_run_stops_bad_input_with_one_line(tmp_path, monkeypatch, args, message):
+    """Issue 21 #7: a typo in --params gave a 154-line traceback with the one
+    useful line at the bottom; the project's `kedro run` (acula_pipeline.cli)
+    prints one line naming the key and the valid choices, exit status 2."""
+    from click.testing import CliRunner
+
+    from acula_pipeline.cli import cli
+
+    root = make_project(tmp_path)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli, ["run", *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert not (root / "data/06_models").exists()  # nothing ran

@@ -768,3 +768,97 @@ def test_a_fixed_setting_wins_over_the_search_space():
             space={"train.epochs": space["train.epochs"]},
             fixed={"train": {"epochs": 1}},
         )
+
+
+def _postgres_url() -> str:
+    """A PostgreSQL server's URL: .ci/run starts Debian's server on 127.0.0.1 and
+    sets ACULA_POSTGRES_URL (and ACULA_REQUIRE_POSTGRES, so that CI cannot skip)."""
+    url = os.environ.get("ACULA_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("ACULA_REQUIRE_POSTGRES"):
+        pytest.fail("ACULA_REQUIRE_POSTGRES is set but ACULA_POSTGRES_URL is not")
+    pytest.skip(
+        "no PostgreSQL server (.ci/run starts one and sets ACULA_POSTGRES_URL, "
+        "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres)"
+    )
+
+
+_PG_WORKER = """
+import sys, time
+from acula_pipeline.tuning.study import ParamSpec, TuneParams, _worker, run_worker
+
+params = TuneParams(
+    study_name=sys.argv[2],
+    storage=sys.argv[1],
+    n_trials=8,
+    space={"x": ParamSpec(type="float", low=0, high=1)},
+)
+
+def make_objective(study):
+    def objective(trial):
+        trial.set_user_attr("worker", _worker())  # as AlignmentTrial does
+        time.sleep(0.3)  # both workers are in the study at once
+        return trial.suggest_float("x", 0, 1)
+    return objective
+
+run_worker(params, sys.argv[3], make_objective, max_epochs=1)
+"""
+
+
+def test_two_workers_share_a_study_on_a_postgresql_server(tmp_path):
+    """Issue 21: Optuna's RDB storage against a real PostgreSQL server, two worker
+    processes on one study: every trial once, both workers ran some, heartbeats on
+    (a killed worker's trial is failed from another machine)."""
+    import uuid
+
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    url = _postgres_url()
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    workers = [
+        subprocess.Popen(
+            [PYTHON, "-c", _PG_WORKER, url, name, str(tmp_path / f"w{i}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for w in workers:
+        out, _ = w.communicate(timeout=300)
+        assert w.returncode == 0, out[-3000:]
+    storage = open_storage(url, tmp_path, 60)
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = study.trials
+    assert 8 <= len(trials) <= 9  # both may start the last trial together
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.number for t in trials}) == len(trials)
+    assert len({t.user_attrs["worker"]["pid"] for t in trials}) == 2
+    assert is_heartbeat_enabled(storage)
+    assert not list(tmp_path.rglob(JOURNAL_FILE))  # an RDB study: no journal file
+
+
+def test_a_worker_retries_when_another_creates_the_rdb_tables(monkeypatch, tmp_path):
+    """Found on PostgreSQL: two workers opening a fresh database at once race to
+    create Optuna's tables, and the loser failed on a duplicate type."""
+    from sqlalchemy.exc import IntegrityError
+
+    from acula_pipeline.tuning import study as study_mod
+
+    calls = []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise IntegrityError(
+                "CREATE TYPE studydirection",
+                {},
+                Exception('type "studydirection" already exists'),
+            )
+        return "storage"
+
+    monkeypatch.setattr(study_mod, "RDBStorage", racing)
+    monkeypatch.setattr(study_mod.time, "sleep", lambda s: None)
+    assert open_storage("postgresql+psycopg://h/db", tmp_path, 60) == "storage"
+    assert len(calls) == 2

@@ -38,6 +38,7 @@ from acula_pipeline.evaluation.splits import leakage_audit, require_no_leak
 from acula_pipeline.evaluation.tasks import (
     TaskData,
     TaskSpec,
+    log_skipped,
     task_data,
     unit_embeddings,
 )
@@ -337,6 +338,9 @@ def probe_all(
                 jobs.append((spec, td, enc))
     # Skipped tasks are recorded at once: the bar counts (and times) real work only.
     work = [job for job in jobs if not job[1].skipped]
+    log_skipped(
+        {f"{s.name}/{td.dataset}": td.skipped for s, td, _ in jobs if td.skipped}
+    )
     bar = tqdm(
         total=len(work), desc="probes", unit="probe", disable=not params.embed.progress
     )

@@ -16,6 +16,7 @@ sets); ``auto`` picks ``loso`` when the dataset has fewer labelled subjects than
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -185,7 +186,7 @@ def task_data(
         why = f"no {spec.unit}s from adapter {spec.adapter!r} (source not enabled)"
         if spec.where and (recordings["adapter"] == spec.adapter).any():
             why = f"no {spec.unit}s from adapter {spec.adapter!r} match {spec.where}"
-        log.info("Task %s skipped: %s", spec.name, why)
+        log.debug("Task %s skipped: %s", spec.name, why)
         return [
             TaskData(spec.name, "-", None, pd.DataFrame(), np.zeros((0, 0)), {}, why)
         ]
@@ -225,9 +226,9 @@ def task_data(
         }
         counts["subjects"] = int(frame["subject"].nunique())
         if reason:
-            log.warning("Task %s on %s skipped: %s", spec.name, dataset, reason)
+            log.debug("Task %s on %s skipped: %s", spec.name, dataset, reason)
         else:
-            log.info(
+            log.debug(
                 "Task %s on %s: %s protocol, %s",
                 spec.name,
                 dataset,
@@ -286,3 +287,40 @@ def _protocol(
             )
         return "loso", None
     return "fixed", None
+
+
+NOT_ENABLED = "source not enabled"
+
+
+def _adapter(reason: str) -> str:
+    found = re.search(r"adapter '([^']+)'", reason)
+    return found.group(1) if found else "?"
+
+
+def log_skipped(skipped: Mapping[str, str], what: str = "Evaluation") -> None:
+    """One line for the task × dataset pairs that did not run (``{"task/dataset":
+    reason}``; each reason at DEBUG): INFO when only their sources are not
+    enabled, WARNING when a task of enabled data could not run."""
+    if not skipped:
+        return
+    absent = sorted(
+        f"{k.split('/')[0]} ({_adapter(r)})"
+        for k, r in skipped.items()
+        if NOT_ENABLED in r
+    )
+    other = {k: r for k, r in skipped.items() if NOT_ENABLED not in r}
+    parts = []
+    if absent:
+        parts.append(f"{len(absent)} of sources not enabled: {', '.join(absent)}")
+    if other:
+        parts.append(
+            f"{len(other)} that could not run: "
+            + "; ".join(f"{k}: {r}" for k, r in sorted(other.items()))
+        )
+    log.log(
+        logging.WARNING if other else logging.INFO,
+        "%s skipped %d task(s): %s (each is listed in results.md and the report)",
+        what,
+        len(skipped),
+        "; ".join(parts),
+    )

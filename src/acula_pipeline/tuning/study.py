@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -139,19 +140,39 @@ class TuneParams(BaseModel):
 # -- storage, sampler, pruner
 
 
+# Workers that open a fresh RDB database at the same moment race to create Optuna's
+# tables (on PostgreSQL the loser fails on a duplicate type); the schema exists on
+# a second try.
+RDB_OPEN_TRIES = 5
+
+
 def open_storage(url: str | None, folder: str | Path, heartbeat_s: int) -> BaseStorage:
     """The study storage: a journal file (default) or an RDB URL."""
     if url and "://" in url:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                heartbeat_interval=heartbeat_s,
-                grace_period=3 * heartbeat_s,
-                heartbeat_stale_trial_callback=(
-                    optuna.storages.RetryHeartbeatStaleTrialCallback(1)
-                ),
-            )
+        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+        for attempt in range(1, RDB_OPEN_TRIES + 1):
+            try:
+                with warnings.catch_warnings():  # heartbeats: "experimental" in 5.0
+                    warnings.simplefilter(
+                        "ignore", optuna.exceptions.ExperimentalWarning
+                    )
+                    return RDBStorage(
+                        url,
+                        heartbeat_interval=heartbeat_s,
+                        grace_period=3 * heartbeat_s,
+                        heartbeat_stale_trial_callback=(
+                            optuna.storages.RetryHeartbeatStaleTrialCallback(1)
+                        ),
+                    )
+            except (IntegrityError, OperationalError, ProgrammingError) as exc:
+                if attempt == RDB_OPEN_TRIES or "already exists" not in str(exc):
+                    raise
+                log.info(
+                    "Another worker is creating the study tables in %s; retrying",
+                    storage_label(url, folder),
+                )
+                time.sleep(0.5 * attempt)
     path = Path(url) if url else Path(folder) / JOURNAL_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))

@@ -1,0 +1,98 @@
+"""Project CLI for ``kedro``: ``kedro run`` with one-line errors for bad input.
+
+Kedro loads ``<package>.cli.cli`` and lets its commands replace the built-in ones
+of the same name. ``run`` here is Kedro's own (same options, same behaviour), except
+that a run stopped by bad input before any node ran — a ``--params`` value the
+parameter models refuse, or inputs of earlier pipelines that are missing
+(``hooks.InputChecks``) — ends with one line naming the key or file and what is
+wrong, and exit status 2, instead of a 150-line traceback. Anything else keeps
+Kedro's traceback. Framework glue, like ``settings.py`` and ``hooks.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+
+from acula_pipeline.hooks import MissingInputs
+
+# Kedro logs the whole validation error before raising it; the one line below says it.
+_VALIDATOR_LOGGER = "kedro.validation.parameter_validator"
+
+
+class BadInput(click.ClickException):
+    """One line, exit status 2 (bad input, not a crash)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def _validation_lines(text: str) -> list[str]:
+    """``parameter.key: message`` for each error in Kedro's validation message
+    (pydantic's text: an unindented location line, then the indented message;
+    an error of the whole model has no location line)."""
+    out: list[str] = []
+    name, loc = "", ""
+    for line in text.splitlines():
+        found = re.match(r"- Parameter '([^']+)'", line)
+        if found:
+            name, loc = found.group(1), ""
+        elif line.startswith("    ") or not line.strip():
+            continue  # "For further information visit …"
+        elif line.startswith("  "):
+            msg = re.sub(r"\s*\[type=.*$", "", line.strip()).removeprefix(
+                "Value error, "
+            )
+            out.append(f"{name}{'.' + loc if loc else ''}: {msg}")
+            loc = ""
+        elif name and not line.startswith("Parameter validation failed"):
+            loc = line.strip()
+    return out
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The one-line message for a run stopped by bad input, else ``None``."""
+    if isinstance(exc, MissingInputs):
+        return str(exc)
+    if type(exc).__name__ == "ParameterValidationError":
+        errors = _validation_lines(str(exc)) or [str(exc).splitlines()[-1]]
+        return "bad parameters: " + "; ".join(errors) + " (nothing was run)"
+    return None
+
+
+def _run(**kwargs: Any) -> Any:
+    validator = logging.getLogger(_VALIDATOR_LOGGER)
+    level = validator.level
+    validator.setLevel(logging.CRITICAL)
+    try:
+        return kedro_run.callback(**kwargs)  # type: ignore[misc]
+    except Exception as exc:
+        message = one_line(exc)
+        if message is None:
+            raise
+        raise BadInput(message) from None
+    finally:
+        validator.setLevel(level)
+
+
+run = click.Command(
+    name="run",
+    params=list(kedro_run.params),
+    callback=_run,
+    help=kedro_run.help,
+    short_help=kedro_run.short_help,
+)
+
+
+@click.group(name="acula_pipeline")
+def cli() -> None:
+    """Project commands (``kedro run`` with one-line errors)."""
+
+
+cli.add_command(run)
