@@ -62,7 +62,7 @@ plots: setup
 tune: setup
 	kedro run --pipelines=tune $(ARGS)
 
-# Write the best settings into conf/base/parameters_align.yml; `make run` then retrains.
+# Write the best settings into params.yaml; `make run` then retrains.
 tune-apply: setup
 	python -m acula_pipeline.tuning apply
 

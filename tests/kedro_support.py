@@ -18,6 +18,7 @@ def make_project(root: Path) -> Path:
     )
     (root / "conf" / "local").mkdir()
     shutil.copy(REPO / "pyproject.toml", root)
+    shutil.copy(REPO / "params.yaml", root)  # the align settings (DVC's default file)
     # The package itself is installed; Kedro only checks that a source folder exists.
     (root / "src").mkdir()
     bootstrap_project(root)

@@ -58,8 +58,10 @@ def make_clone(root: Path) -> Path:
         "coswara": 2,
     }
     params.write_text(yaml.safe_dump(conf, sort_keys=False))
-    for stage in ("pretrain", "align"):
-        p = dst / f"conf/base/parameters_{stage}.yml"
+    for stage, p in (
+        ("pretrain", dst / "conf/base/parameters_pretrain.yml"),
+        ("align", dst / "params.yaml"),
+    ):
         conf = yaml.safe_load(p.read_text())
         conf[stage]["train"] |= {"epochs": 1, "progress": False}
         p.write_text(yaml.safe_dump(conf, sort_keys=False))

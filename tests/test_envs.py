@@ -11,17 +11,18 @@ import yaml
 from kedro.config import OmegaConfigLoader
 
 from acula_pipeline.dvc_env import EnvError, env_pipeline, main
-from acula_pipeline.settings import CONFIG_LOADER_ARGS
+from acula_pipeline.settings import CONFIG_LOADER_ARGS, ProjectConfigLoader
 
 from .conftest import REPO
 
 
-def loader(env: str) -> OmegaConfigLoader:
-    return OmegaConfigLoader(
-        str(REPO / "conf"),
+def loader(env: str, root=REPO, **kw) -> OmegaConfigLoader:
+    return ProjectConfigLoader(
+        str(root / "conf"),
         base_env="base",
         default_run_env=env,
         merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"],
+        **kw,
     )
 
 
@@ -93,3 +94,31 @@ def test_env_without_its_own_data_root_is_refused(tmp_path):
     assert stages["corpus"]["outs"] == ["data/mine/01_raw/synthetic"]
     assert main(["mine", "--repo", str(tmp_path)]) == 0
     assert (tmp_path / "envs/mine/dvc.yaml").read_text().startswith("# Generated")
+
+
+def test_the_align_settings_come_from_params_yaml_under_env_and_runtime_overrides(
+    tmp_path,
+):
+    """Issue 21 #1: `dvc exp run -S align.loss=clip` edits DVC's default file,
+    params.yaml, at the root; Kedro reads it with conf/base, below environments and
+    --params; a key in both params.yaml and conf/base is refused."""
+    root = tmp_path / "p"
+    shutil.copytree(REPO / "conf" / "base", root / "conf" / "base")
+    (root / "conf" / "local").mkdir()
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    repo_align = yaml.safe_load((REPO / "params.yaml").read_text())["align"]
+    assert loader("local", root)["parameters"]["align"] == repo_align
+    assert loader("circor_dev")["parameters"]["align"] == repo_align
+    text = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(
+        text.replace("loss: cka_feature", "loss: clip", 1)
+    )
+    assert loader("local", root)["parameters"]["align"]["loss"] == "clip"
+    (root / "conf/local/parameters_align.yml").write_text("align:\n  loss: siglip\n")
+    params = loader("local", root)["parameters"]["align"]
+    assert params["loss"] == "siglip" and params["head"] == repo_align["head"]
+    runtime = loader("local", root, runtime_params={"align": {"loss": "cka_linear"}})
+    assert runtime["parameters"]["align"]["loss"] == "cka_linear"
+    (root / "conf/base/parameters_more.yml").write_text("align:\n  loss: clip\n")
+    with pytest.raises(ValueError, match="Duplicate keys"):
+        loader("local", root)["parameters"]

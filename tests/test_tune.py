@@ -159,7 +159,7 @@ def test_an_inactive_conditional_setting_takes_its_inactive_value(tmp_path):
     from acula_pipeline.tuning.apply import apply_best
 
     target = tmp_path / "parameters_align.yml"
-    text = (REPO / "conf/base/parameters_align.yml").read_text()
+    text = (REPO / "params.yaml").read_text()
     text = text.replace("  loss: cka_feature ", "  loss: clip        ", 1)
     text = text.replace("  temperature: null ", "  temperature: 0.05 ", 1)
     target.write_text(text)
@@ -212,7 +212,7 @@ def test_tune_is_registered_but_not_in_the_default_run():
 def test_repo_tune_params_are_valid():
     raw = yaml.safe_load((REPO / "conf/base/parameters_tune.yml").read_text())
     params = TuneParams.model_validate(raw["tune"])
-    align = yaml.safe_load((REPO / "conf/base/parameters_align.yml").read_text())
+    align = yaml.safe_load((REPO / "params.yaml").read_text())
     from acula_pipeline.tuning.space import merge
 
     base = merge(AlignParams(**align["align"]).model_dump(mode="json"), params.fixed)
@@ -468,14 +468,14 @@ def test_three_trial_study_writes_best_params_and_plots(prepared, tmp_path):
 
     # `apply` writes the best settings into the align parameters, comments kept.
     target = tmp_path / "parameters_align.yml"
-    shutil.copy(REPO / "conf/base/parameters_align.yml", target)
+    shutil.copy(REPO / "params.yaml", target)
     cmd = [sys.executable, "-m", "acula_pipeline.tuning", "apply"]
     args = ["--best", str(out / "best_params.json"), "--params", str(target)]
     done = subprocess.run(cmd + args, capture_output=True, text=True, check=True)
     assert "align.train.lr" in done.stdout and "dvc repro" in done.stdout
     text = target.read_text()
     assert "# AcuLa alignment" in text and "# cka_feature | cka_linear" in text
-    before = (REPO / "conf/base/parameters_align.yml").read_text().splitlines()
+    before = (REPO / "params.yaml").read_text().splitlines()
     after = text.splitlines()
     assert len(after) == len(before)  # one line per setting, as before
     changed = [a for a, b in zip(after, before, strict=True) if a != b]

@@ -101,7 +101,9 @@ def env_pipeline(env: str, repo: Path) -> dict[str, Any]:
         params = list(stage.get("params", []))
         for entry in stage.get("params", []):
             ((file, keys),) = entry.items()
-            own = f"parameters_{Path(file).stem.split('_', 1)[1]}.yml"
+            stem = Path(file).stem  # parameters_<name>, or params (DVC's default file)
+            part = stem.split("_", 1)[1] if "_" in stem else str(keys[0]).split(".")[0]
+            own = f"parameters_{part}.yml"
             if own in env_params:  # `- file:` with no keys: all of the file
                 params.append({f"conf/{env}/{own}": None})
         s["params"] = params

@@ -1,4 +1,4 @@
-"""Write a study's best settings into ``conf/base/parameters_align.yml``.
+"""Write a study's best settings into ``params.yaml``.
 
 The file is edited in place with ruamel.yaml's round-trip mode, so its comments and
 layout stay; only the searched values change. DVC reads ``align`` from that file, so
@@ -21,7 +21,7 @@ from acula_pipeline.training.stages import AlignParams
 from acula_pipeline.tuning.space import get_dotted
 
 BEST = Path("data/08_reporting/tuning/best_params.json")
-ALIGN_PARAMS = Path("conf/base/parameters_align.yml")
+ALIGN_PARAMS = Path("params.yaml")
 
 
 def _null(representer: Any, _: None) -> Any:

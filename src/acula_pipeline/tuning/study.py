@@ -109,7 +109,7 @@ class TuneParams(BaseModel):
     sampler: SamplerCfg = SamplerCfg()
     pruner: PrunerCfg = PrunerCfg()
     objective: ObjectiveCfg = ObjectiveCfg()
-    # align settings every trial uses, laid over parameters_align.yml
+    # align settings every trial uses, laid over params.yaml
     fixed: dict[str, Any] = {}
     space: dict[str, ParamSpec]
 
