@@ -41,8 +41,10 @@ lint: setup
 	ruff check src tests benchmarks
 	mypy
 
+# kedro-viz 12.5 imports FastAPI's deprecated ORJSONResponse: its warning says nothing
+# about this project, so it is silenced here (and only this one).
 viz: setup
-	kedro viz build --include-hooks
+	PYTHONWARNINGS="ignore:ORJSONResponse is deprecated" kedro viz build --include-hooks
 	@echo "Serve it with: python -m http.server -d build 4141  (then open http://127.0.0.1:4141)"
 
 # Open every pipeline of build/ in headless Chromium (Debian's chromium and

@@ -122,8 +122,12 @@ def test_dvc_repro_then_noop(clone):
     assert max(len(line) for line in shown.splitlines()) <= 120, shown
     sh(["dvc", "plots", "show", "-o", "plots_out"], clone)
     page = (clone / "plots_out/index.html").read_text()
-    # one plot per file; the align curve is declared at the top level
-    assert "vegaEmbed('#data_08_reporting_align_curve_csv'" in page
+    # one plot per file; the align run's DVCLive curves, each term
+    for term in ("loss", "align", "ssl"):
+        assert (
+            f"vegaEmbed('#data_08_reporting_dvclive_align_plots_metrics_{term}_tsv'"
+            in page
+        ), term
     rocs = list((clone / "data/08_reporting/roc").glob("*.csv"))
     assert page.count("vegaEmbed('#data_08_reporting_roc_") == len(rocs)  # once each
     assert "before_after" in page
@@ -288,7 +292,13 @@ def test_text_metrics_and_plots_are_in_git_and_each_plot_declared_once():
         for path in uncached:
             if path.endswith("/validation"):  # Data Docs: run times, not for Git
                 continue
-            probe = f"{path}/x.csv" if path.endswith("/roc") else path
+            probe = path
+            if path.endswith("/roc"):
+                probe = f"{path}/x.csv"
+            elif path.endswith("/plots/metrics"):  # DVCLive's curves
+                probe = f"{path}/loss.tsv"
+            elif path.endswith("/dvclive/evaluate"):
+                probe = f"{path}/metrics.json"
             ignored = subprocess.run(
                 ["git", "check-ignore", "-q", probe], cwd=REPO, check=False
             )
@@ -300,11 +310,12 @@ def test_text_metrics_and_plots_are_in_git_and_each_plot_declared_once():
         }
         top = {next(iter(e)).removeprefix("../../") for e in pipeline["plots"]}
         assert not stage_plots & top
-        curves = {
-            next(iter(e)).rsplit("/", 1)[-1]: next(iter(e.values()))
-            for e in pipeline["plots"]
-        }
-        assert curves["align_curve.csv"]["y"] == ["loss", "align", "ssl"]
+        # The training curves: DVCLive's folders, written as each run trains.
+        align = [next(iter(e)) for e in pipeline["stages"]["align"]["plots"]]
+        assert [p.split("/")[-3] for p in align] == ["align", "control"]
+    # Every loss term is plotted (the align curve plotted the loss alone).
+    terms = REPO / "data/08_reporting/dvclive/align/plots/metrics"
+    assert {p.stem for p in terms.glob("*.tsv")} >= {"loss", "align", "ssl", "lr"}
     for cached in (
         "data/08_reporting/roc_curves.png",
         "data/04_feature/reports.parquet",

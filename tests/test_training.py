@@ -423,3 +423,98 @@ def test_a_finished_run_is_reused_unless_resume_is_never(tmp_path, caplog):
     assert _what_shapes_the_model(AlignParams()) == _what_shapes_the_model(
         AlignParams(train={"resume": "never"})
     )
+
+
+def test_dvclive_logs_each_step_live_and_the_same_files_however_the_run_went(
+    tmp_path,
+):
+    """Issue 21 #2: an experiment tracker. DVCLive gets each optimiser step while
+    the run trains (read here mid-run), and the folder holds the same files after a
+    straight run, a killed and resumed one, and a finished run reused."""
+    from acula_pipeline.tracking import DVCLiveTracker
+
+    seen = {}
+
+    def peek(step):
+        if step == 3:
+            tsv = tmp_path / "live_a/plots/metrics/loss.tsv"
+            seen["rows"] = len(tsv.read_text().splitlines()) - 1
+
+    straight = Trainer(
+        objective(),
+        TrainCfg(**CFG),
+        tmp_path / "a",
+        {"x": 1},
+        peek,
+        tracker=DVCLiveTracker(tmp_path / "live_a"),
+    )
+    curve = straight.fit(data())
+    assert seen["rows"] == 3  # written as it trained
+    files = {
+        p.name: p.read_text() for p in (tmp_path / "live_a/plots/metrics").glob("*.tsv")
+    }
+    assert set(files) == {"loss.tsv", "align.tsv", "ssl.tsv", "lr.tsv"}
+    rows = files["loss.tsv"].splitlines()
+    assert rows[0] == "step\tloss" and len(rows) == len(curve) + 1
+    assert float(rows[-1].split("\t")[1]) == pytest.approx(curve[-1]["loss"])
+    assert not (tmp_path / "live_a/metrics.json").exists()  # a live view only
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 4:
+            raise Killed
+
+    with pytest.raises(Killed):
+        Trainer(
+            objective(),
+            TrainCfg(**CFG),
+            tmp_path / "b",
+            {"x": 1},
+            kill,
+            tracker=DVCLiveTracker(tmp_path / "live_b"),
+        ).fit(data())
+    for folder in ("live_b", "live_c"):  # resumed; then reused, nothing trained
+        Trainer(
+            objective(),
+            TrainCfg(**CFG),
+            tmp_path / "b",
+            {"x": 1},
+            tracker=DVCLiveTracker(tmp_path / folder),
+        ).fit(data())
+        again = {
+            p.name: p.read_text()
+            for p in (tmp_path / folder / "plots/metrics").glob("*.tsv")
+        }
+        assert again == files, folder
+
+
+def test_a_run_stopped_at_epoch_k_of_a_longer_schedule_matches_that_epoch(tmp_path):
+    """Issue 21 #6: a tuning trial is scored at its best epoch; `epochs: k,
+    schedule_epochs: n` trains exactly the first k epochs of the n-epoch run (the
+    same learning rates), so applying the trial's best epoch reproduces it."""
+    snapshots = {}
+    full = objective()
+
+    def keep(epoch):
+        snapshots[epoch] = {k: v.clone() for k, v in full.state_dict().items()}
+
+    trainer = Trainer(full, TrainCfg(**CFG), tmp_path / "a", {"x": 1}, on_epoch=keep)
+    curve = trainer.fit(data())
+    short = objective()
+    cfg = TrainCfg(**{**CFG, "epochs": 1, "schedule_epochs": 2})
+    part = Trainer(short, cfg, tmp_path / "b", {"x": 2}).fit(data())
+    assert [r["lr"] for r in part] == [r["lr"] for r in curve[: len(part)]]
+    for name, value in short.state_dict().items():
+        assert torch.equal(value, snapshots[1][name]), name
+    # without the schedule, one epoch decays faster: another model
+    plain = objective()
+    Trainer(plain, TrainCfg(**{**CFG, "epochs": 1}), tmp_path / "c", {"x": 3}).fit(
+        data()
+    )
+    assert any(
+        not torch.equal(v, snapshots[1][k]) for k, v in plain.state_dict().items()
+    )
+    with pytest.raises(ValueError, match="schedule_epochs"):
+        TrainCfg(**{**CFG, "epochs": 3, "schedule_epochs": 2})

@@ -862,3 +862,43 @@ def test_a_worker_retries_when_another_creates_the_rdb_tables(monkeypatch, tmp_p
     monkeypatch.setattr(study_mod.time, "sleep", lambda s: None)
     assert open_storage("postgresql+psycopg://h/db", tmp_path, 60) == "storage"
     assert len(calls) == 2
+
+
+@pytest.mark.slow
+def test_a_trial_is_scored_at_its_best_epoch_and_apply_reproduces_it(
+    prepared, tmp_path, monkeypatch
+):
+    """Issue 21 #6: a trial was scored on its last epoch (0.806) rather than its
+    best (0.829). It is now scored at its best, and best_params.json (and so
+    tune-apply) stops the same schedule there: epochs 2 of schedule_epochs 3."""
+    from acula_pipeline.tuning import objective
+    from acula_pipeline.tuning.apply import apply_best
+
+    script = iter([0.5, 0.7, 0.9, 0.8])  # the baseline, then epochs 1, 2, 3
+
+    def scripted(self, encoder, device):
+        v = next(script)
+        return objective.Score(v, {"task/dataset": v})
+
+    monkeypatch.setattr(objective.ValidationScorer, "_score", scripted)
+    project = _project(
+        prepared,
+        tmp_path / "p",
+        n_trials=1,
+        fixed={"train": {**FAST, "epochs": 3, "checkpoint_every": 1000}},
+    )
+    run(project, ["tune"], {})
+    (trial,) = _study(project).trials
+    assert trial.value == 0.9 and trial.user_attrs["best_epoch"] == 2
+    assert trial.intermediate_values == {1: 0.7, 2: 0.9, 3: 0.8}
+    best = json.loads(
+        (project / "data/08_reporting/tuning/best_params.json").read_text()
+    )["best"]
+    assert best["value"] == 0.9 and best["best_epoch"] == 2
+    assert best["settings"]["train.epochs"] == 2
+    assert best["settings"]["train.schedule_epochs"] == 3
+    target = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", target)
+    apply_best(project / "data/08_reporting/tuning/best_params.json", target)
+    train = yaml.safe_load(target.read_text())["align"]["train"]
+    assert (train["epochs"], train["schedule_epochs"]) == (2, 3)

@@ -21,13 +21,13 @@ import pickle
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -49,6 +49,10 @@ class TrainCfg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(default=3, ge=1)
+    # Epochs the learning-rate schedule spans (null: ``epochs``). A run kept at
+    # epoch k of an n-epoch schedule (a tuning trial's best epoch) is reproduced
+    # with epochs: k, schedule_epochs: n: the same steps at the same rates.
+    schedule_epochs: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=32, ge=1)  # per process under torchrun
     grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimiser step
     lr: float = Field(default=3e-4, gt=0)
@@ -68,6 +72,15 @@ class TrainCfg(BaseModel):
     # auto: continue this configuration's checkpoint (a finished run is reused,
     # trained no further, and the log says so); never: train afresh, replacing it.
     resume: Literal["auto", "never"] = "auto"
+
+    @model_validator(mode="after")
+    def _schedule_covers_the_run(self) -> TrainCfg:
+        if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
+            raise ValueError(
+                f"schedule_epochs ({self.schedule_epochs}) must be at least epochs "
+                f"({self.epochs}), or null"
+            )
+        return self
 
 
 def autocast(device: str) -> AbstractContextManager[Any]:
@@ -130,6 +143,14 @@ class CheckpointRefused(RuntimeError):
     """A checkpoint holds more than tensors and plain data; it is not loaded."""
 
 
+class Tracker(Protocol):
+    """Experiment tracking (``acula_pipeline.tracking.DVCLiveTracker``)."""
+
+    def log_step(self, row: Mapping[str, Any]) -> None: ...
+
+    def finish(self, curve: Sequence[Mapping[str, Any]]) -> None: ...
+
+
 class Trainer:
     """Trains ``model``, whose ``forward(batch)`` returns ``{"loss": ..., terms}``."""
 
@@ -141,6 +162,7 @@ class Trainer:
         config: dict[str, Any],
         on_step: Callable[[int], None] | None = None,
         on_epoch: Callable[[int], bool | None] | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = dist_.init_distributed(cfg.device)
@@ -172,6 +194,8 @@ class Trainer:
         # the model here; an exception it raises, e.g. a pruned trial, ends fit;
         # early stopping returns True, which ends training there for good)
         self.on_epoch = on_epoch
+        # logs each step as it is trained, and the whole curve at the end (rank 0)
+        self.tracker = tracker if dist_.rank() == 0 else None
         self.opt = configure_optimizer(
             self.model, cfg, fused=self.device.startswith("cuda")
         )
@@ -339,6 +363,7 @@ class Trainer:
         micro = math.ceil(math.ceil(n / self.world) / cfg.batch_size)
         per_epoch = math.ceil(micro / cfg.grad_accum)
         total = per_epoch * cfg.epochs
+        horizon = per_epoch * (cfg.schedule_epochs or cfg.epochs)  # of the lr schedule
         if not self.load_checkpoint():
             torch.manual_seed(cfg.seed + self.rank)  # ranks mask and drop differently
         bar = tqdm(
@@ -386,7 +411,7 @@ class Trainer:
                 seen += batch_len(batch) * self.world
                 if k % cfg.grad_accum:
                     continue
-                self._optimizer_step(total, acc, seen / (time.perf_counter() - t0))
+                self._optimizer_step(horizon, acc, seen / (time.perf_counter() - t0))
                 acc, k = {}, 0
                 bar.update(1)
                 bar.set_postfix(loss=f"{self.curve[-1]['loss']:.4f}", refresh=False)
@@ -394,7 +419,7 @@ class Trainer:
                     self.on_step(self.step)
             if k:  # a last, partial accumulation
                 self._optimizer_step(
-                    total,
+                    horizon,
                     {n_: v * cfg.grad_accum / k for n_, v in acc.items()},
                     seen / (time.perf_counter() - t0),
                 )
@@ -406,9 +431,13 @@ class Trainer:
                 log.info("Training stopped early after epoch %d", self.epoch)
         bar.close()
         self.save_checkpoint()
+        if self.tracker is not None:
+            self.tracker.finish(self.curve)
         return self.curve
 
-    def _optimizer_step(self, total: int, terms: dict[str, float], rate: float) -> None:
+    def _optimizer_step(
+        self, horizon: int, terms: dict[str, float], rate: float
+    ) -> None:
         cfg = self.cfg
         terms = dist_.mean_over_ranks(terms, self.device)  # every rank sees the same
         if not math.isfinite(terms["loss"]):
@@ -418,7 +447,7 @@ class Trainer:
                 + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
                 + " (lower train.lr, or check the inputs)"
             )
-        lr = lr_at(self.step, total, cfg)
+        lr = lr_at(self.step, horizon, cfg)
         for g in self.opt.param_groups:
             g["lr"] = lr
         if cfg.grad_clip:
@@ -438,5 +467,7 @@ class Trainer:
                 "clips_per_s": rate,
             }
         )
+        if self.tracker is not None:
+            self.tracker.log_step(self.curve[-1])
         if self.step % cfg.checkpoint_every == 0:
             self.save_checkpoint()

@@ -147,7 +147,7 @@ class EncoderParams(BaseModel):
 
 
 class AlignParams(BaseModel):
-    """All of ``conf/base/parameters_align.yml``."""
+    """All of the ``align`` settings (``params.yaml``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -215,11 +215,21 @@ def _artifact(model: torch.nn.Module, config: dict[str, Any]) -> Artifact:
     return {"state_dict": state, "config": config}
 
 
+def _tracker(track_dir: str | Path | None) -> Any:
+    """DVCLive for a run's curve (``acula_pipeline.tracking``), or none."""
+    if track_dir is None:
+        return None
+    from acula_pipeline.tracking import DVCLiveTracker
+
+    return DVCLiveTracker(track_dir)
+
+
 def pretrain(
     store: FeatureStore,
     segments: pd.DataFrame,
     params: PretrainParams,
     checkpoint_dir: str | Path,
+    track_dir: str | Path | None = None,
 ) -> tuple[Artifact, pd.DataFrame]:
     """Self-supervised training of the student: the purely acoustic baseline.
 
@@ -259,7 +269,13 @@ def pretrain(
         if es.enabled
         else "",
     )
-    trainer = Trainer(PretrainObjective(model), params.train, checkpoint_dir, config)
+    trainer = Trainer(
+        PretrainObjective(model),
+        params.train,
+        checkpoint_dir,
+        config,
+        tracker=_tracker(track_dir),
+    )
     if es.enabled:
         trainer.on_epoch = _early_stopper(trainer, model, store, held, es, params.train)
     curve = trainer.fit(ClipDataset(store, ids))
@@ -499,10 +515,13 @@ def align(
     baseline: Artifact | None,
     params: AlignParams,
     checkpoint_dir: str | Path,
+    track_dir: str | Path | None = None,
 ) -> tuple[Artifact, pd.DataFrame]:
     """Joint training: alignment with the teacher plus the student's SSL loss."""
     run = prepare_alignment(store, segments, reports, embeddings, baseline, params)
-    trainer = Trainer(run.model, params.train, checkpoint_dir, run.config)
+    trainer = Trainer(
+        run.model, params.train, checkpoint_dir, run.config, tracker=_tracker(track_dir)
+    )
     curve = trainer.fit(run.dataset)
     return _artifact(run.model, run.config), pd.DataFrame(curve)
 
@@ -532,6 +551,7 @@ def ssl_control(
     baseline: Artifact | None,
     params: AlignParams,
     checkpoint_dir: str | Path,
+    track_dir: str | Path | None = None,
 ) -> tuple[Artifact, pd.DataFrame]:
     """The SSL-only control: ``align`` with λ_align = 0 and nothing else changed.
 
@@ -540,8 +560,11 @@ def ssl_control(
     term is off. Its artifact says ``"kind": "ssl_control"``. With
     ``align.ssl_control: false`` it is an empty artifact marked ``disabled`` (the
     evaluate stage then leaves the control row out and says why)."""
+    tracker = _tracker(track_dir)
     if not params.ssl_control:
         log.info("SSL-only control not trained (align.ssl_control is false)")
+        if tracker is not None:
+            tracker.finish([])  # an empty curve: nothing was trained
         return (
             {"state_dict": {}, "config": {"kind": "ssl_control", "disabled": True}},
             pd.DataFrame({"step": [], "loss": []}),
@@ -558,9 +581,13 @@ def ssl_control(
             run.model.student.name,
         )
         run.config["untrained"] = True
+        if tracker is not None:
+            tracker.finish([])
         return _artifact(run.model, run.config), pd.DataFrame({"step": [], "loss": []})
     log.info("Training the SSL-only control (align with lambda_align 0)")
-    trainer = Trainer(run.model, control.train, checkpoint_dir, run.config)
+    trainer = Trainer(
+        run.model, control.train, checkpoint_dir, run.config, tracker=tracker
+    )
     curve = trainer.fit(run.dataset)
     return _artifact(run.model, run.config), pd.DataFrame(curve)
 

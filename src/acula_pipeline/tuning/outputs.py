@@ -53,7 +53,12 @@ def best_params(
     }
     if complete:
         b = max(complete, key=lambda t: t.value if t.value is not None else -math.inf)
-        settings = b.user_attrs.get("settings", dict(b.params))
+        # The trial's settings, and (when its best epoch came before its last) the
+        # epochs that stop the same schedule there: what reproduces its score.
+        settings = {
+            **b.user_attrs.get("settings", dict(b.params)),
+            **b.user_attrs.get("to_best_epoch", {}),
+        }
         out["best"] = {
             "trial": b.number,
             "value": b.value,
@@ -63,6 +68,8 @@ def best_params(
             "settings": settings,
             "align": nested(settings),
             "val_auroc_by_task": b.user_attrs.get("val_auroc_by_task"),
+            "best_epoch": b.user_attrs.get("best_epoch"),
+            "epochs_run": b.user_attrs.get("epochs_run"),
             "duration_s": b.duration.total_seconds() if b.duration else None,
         }
     return out

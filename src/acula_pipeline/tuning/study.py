@@ -369,8 +369,40 @@ class AlignmentTrial:
                 raise
             finally:
                 if last:
-                    trial.set_user_attr("val_auroc_by_task", last[-1].per_task)
-        return last[-1].value
+                    best = best_epoch(last)
+                    trial.set_user_attr("val_auroc_by_task", last[best - 1].per_task)
+                    trial.set_user_attr("best_epoch", best)
+                    trial.set_user_attr("epochs_run", len(last))
+                    if best < params.train.epochs:
+                        # What reproduces the trial's model at its best epoch: the
+                        # same schedule, stopped there (apply writes these too).
+                        trial.set_user_attr(
+                            "to_best_epoch",
+                            {
+                                "train.epochs": best,
+                                "train.schedule_epochs": params.train.schedule_epochs
+                                or params.train.epochs,
+                            },
+                        )
+        best = best_epoch(last)
+        if best < len(last):
+            log.info(
+                "Trial %d scored at its best epoch, %d of %d (validation AUROC %.4f; "
+                "last %.4f)",
+                trial.number,
+                best,
+                len(last),
+                last[best - 1].value,
+                last[-1].value,
+            )
+        return last[best - 1].value
+
+
+def best_epoch(scores: list[Score]) -> int:
+    """The epoch (from 1) with the highest validation score; the earliest on a
+    tie. Trials are scored there, as the probes keep their best epoch."""
+    values = [s.value for s in scores]
+    return values.index(max(values)) + 1
 
 
 class InputsChangedError(ValueError):

@@ -32,6 +32,7 @@ def align_encoder(
     baseline: dict[str, Any],
     validation: dict[str, Any],
     checkpoints: str,
+    tracking: str,
     params: AlignParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Joint alignment + SSL training from the baseline encoder."""
@@ -39,7 +40,7 @@ def align_encoder(
 
     require_success(validation)
     artifact, curve = align(
-        store, segments, reports, embeddings, baseline, params, checkpoints
+        store, segments, reports, embeddings, baseline, params, checkpoints, tracking
     )
     return with_preprocessor(artifact, store), without_timings(curve, "align")
 
@@ -52,6 +53,7 @@ def train_ssl_control(
     baseline: dict[str, Any],
     validation: dict[str, Any],
     checkpoints: str,
+    tracking: str,
     params: AlignParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The SSL-only control: the align run with lambda_align 0."""
@@ -59,7 +61,7 @@ def train_ssl_control(
 
     require_success(validation)
     artifact, curve = ssl_control(
-        store, segments, reports, embeddings, baseline, params, checkpoints
+        store, segments, reports, embeddings, baseline, params, checkpoints, tracking
     )
     return with_preprocessor(artifact, store), without_timings(
         curve, "SSL-only control"

@@ -182,6 +182,7 @@ def write_results(
     recordings: pd.DataFrame,
     aligned: dict[str, Any],
     baseline: dict[str, Any],
+    tracking: str,
     params: EvaluateParams,
 ) -> tuple[
     dict[str, Any],
@@ -196,7 +197,7 @@ def write_results(
 ]:
     """metrics.json (the headline, for DVC), results.json (per task, with the
     settings), metrics_detail.json, results.md, figures, ROC CSVs and the HTML
-    report."""
+    report; the same numbers in the DVCLive folder ``tracking``."""
     synthetic = bool(len(recordings)) and bool(
         recordings["is_synthetic"].fillna(False).all()
     )
@@ -232,6 +233,9 @@ def write_results(
                 d.ci.high,
                 d.verdict,
             )
+    from acula_pipeline.tracking import log_metrics
+
+    log_metrics(tracking, {"mean": out.metrics, "tasks": out.results["tasks"]})
     return (
         out.metrics,
         out.results,

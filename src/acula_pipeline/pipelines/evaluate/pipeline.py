@@ -102,6 +102,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "recordings",
                     "aligned_model",
                     "baseline_encoder",
+                    "evaluate_tracking",
                     "params:evaluate",
                 ],
                 outputs=[

@@ -17,11 +17,12 @@ def pretrain_encoder(
     segments: pd.DataFrame,
     validation: dict[str, Any],
     checkpoints: str,
+    tracking: str,
     params: PretrainParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Masked-reconstruction training on the non-held-out clips."""
     from acula_pipeline.hub import with_preprocessor  # transformers: load lazily
 
     require_success(validation)
-    artifact, curve = pretrain(store, segments, params, checkpoints)
+    artifact, curve = pretrain(store, segments, params, checkpoints, tracking)
     return with_preprocessor(artifact, store), without_timings(curve, "pretrain")

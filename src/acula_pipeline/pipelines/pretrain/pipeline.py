@@ -16,6 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "segments",
                     "validation_summary",
                     "pretrain_checkpoints",
+                    "pretrain_tracking",
                     "params:pretrain",
                 ],
                 outputs=["baseline_encoder", "pretrain_curve"],
