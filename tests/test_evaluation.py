@@ -233,7 +233,8 @@ def test_task_data_splits_units_and_skips_with_a_reason(caplog):
     assert task_data(auto, rec, segments, splits, emb)[0].protocol == "fixed"
     small = task_data(auto, rec, segments, splits, emb, loso_below_subjects=50)[0]
     assert small.protocol == "loso" and small.counts["loso"] == n - 1
-    with caplog.at_level("INFO"):
+    # each skip at DEBUG (the evaluate stage says them all in one line)
+    with caplog.at_level("DEBUG", logger="acula_pipeline.evaluation.tasks"):
         (off,) = task_data(
             spec.model_copy(update={"adapter": "coswara"}), rec, segments, splits, emb
         )

@@ -503,7 +503,8 @@ def test_a_model_folder_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no leftovers
     folder.save({"state_dict": {"w": torch.ones(3)}, "config": {"v": 2}})
-    assert json.loads((tmp_path / "model/config.json").read_text()) == {"v": 2}
+    written = json.loads((tmp_path / "model/config.json").read_text())
+    assert written["v"] == 2 and written["model_type"] == "acula_audio"
 
 
 def test_a_table_folder_is_written_whole_or_not_at_all(tmp_path):

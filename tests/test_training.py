@@ -252,7 +252,8 @@ def test_pretrain_and_align_pipelines(tmp_path, monkeypatch):
         base["state_dict"]["patch_embed.weight"],
     )
     curve = pd.read_csv(d / "08_reporting/align_curve.csv")
-    assert {"step", "lr", "loss", "align", "ssl", "clips_per_s"} <= set(curve.columns)
+    assert {"step", "lr", "loss", "align", "ssl"} <= set(curve.columns)
+    assert "clips_per_s" not in curve.columns  # a timing: a rerun writes other bytes
     assert curve["loss"].notna().all() and len(curve) > 0
     cache = list((d / "05_model_input/teacher_cache").glob("*.npz"))
     assert len(cache) == 1
