@@ -607,21 +607,27 @@ def test_two_workers_share_one_storage(prepared, tmp_path):
     assert len(set(params)) == len(params), "each trial drew its own settings"
 
 
-@pytest.mark.slow
-def test_a_trial_with_a_poor_intermediate_value_is_pruned(
-    prepared, tmp_path, monkeypatch
-):
+def _script_scores(monkeypatch, values: list[float]) -> None:
+    """The validation scorer returns ``values`` in turn (the baseline first)."""
     from acula_pipeline.tuning import objective
 
-    # The scorer is scripted (the baseline, then each trial's epochs), so that
-    # the fourth trial's first epoch is far below the others' at that epoch.
-    script = iter([0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1])
+    script = iter(values)
 
     def scripted(self, encoder, device):
         v = next(script)
         return objective.Score(v, {"task/dataset": v})
 
     monkeypatch.setattr(objective.ValidationScorer, "_score", scripted)
+
+
+@pytest.mark.slow
+def test_a_trial_with_a_poor_intermediate_value_is_pruned(
+    prepared, tmp_path, monkeypatch
+):
+
+    # The scorer is scripted (the baseline, then each trial's epochs), so that
+    # the fourth trial's first epoch is far below the others' at that epoch.
+    _script_scores(monkeypatch, [0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1])
     project = _project(
         prepared,
         tmp_path / "p",
@@ -871,16 +877,9 @@ def test_a_trial_is_scored_at_its_best_epoch_and_apply_reproduces_it(
     """Issue 21 #6: a trial was scored on its last epoch (0.806) rather than its
     best (0.829). It is now scored at its best, and best_params.json (and so
     tune-apply) stops the same schedule there: epochs 2 of schedule_epochs 3."""
-    from acula_pipeline.tuning import objective
     from acula_pipeline.tuning.apply import apply_best
 
-    script = iter([0.5, 0.7, 0.9, 0.8])  # the baseline, then epochs 1, 2, 3
-
-    def scripted(self, encoder, device):
-        v = next(script)
-        return objective.Score(v, {"task/dataset": v})
-
-    monkeypatch.setattr(objective.ValidationScorer, "_score", scripted)
+    _script_scores(monkeypatch, [0.5, 0.7, 0.9, 0.8])  # the baseline, epochs 1–3
     project = _project(
         prepared,
         tmp_path / "p",

@@ -191,7 +191,9 @@ class ModelArtifactDataset(AbstractDataset[dict, dict]):
                 config["encoder"] = spec_for_folder(config["encoder"], tmp)
             save_file(hub_state(state), tmp / "model.safetensors", {"format": "pt"})
             (tmp / "config.json").write_text(
-                json.dumps(hub_config(config), indent=2, sort_keys=True, default=str)
+                json.dumps(
+                    hub_config(config, state), indent=2, sort_keys=True, default=str
+                )
             )
             if preprocessor is not None:
                 (tmp / PREPROCESSOR_FILE).write_text(

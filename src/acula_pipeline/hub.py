@@ -57,7 +57,13 @@ MODEL_TYPE = "acula_audio"
 PREPROCESSOR_FILE = "preprocessor_config.json"
 CARD_FILE = "README.md"
 # Keys Hugging Face adds to config.json; the pipeline's config is the rest.
-HUB_KEYS = ("model_type", "architectures", "transformers_version", "dtype")
+HUB_KEYS = (
+    "model_type",
+    "architectures",
+    "transformers_version",
+    "dtype",
+    "audio_head_in",
+)
 ALIGNED_KINDS = ("acula_align", "ssl_control")
 
 
@@ -86,12 +92,18 @@ def pipeline_state(
     return {k.removeprefix("student."): v for k, v in state.items()}
 
 
-def hub_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config.json`` as written: the pipeline's config plus the type keys."""
-    return dict(config) | {
+def hub_config(
+    config: Mapping[str, Any], state: Mapping[str, torch.Tensor]
+) -> dict[str, Any]:
+    """``config.json`` as written: the pipeline's config plus the type keys (and
+    the audio head's input size, which some encoders know only once run)."""
+    out = dict(config) | {
         "model_type": MODEL_TYPE,
         "architectures": [AculaAudioModel.__name__],
     }
+    if "audio_head.0.weight" in state:
+        out["audio_head_in"] = int(state["audio_head.0.weight"].shape[1])
+    return out
 
 
 def pipeline_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,10 +194,7 @@ class AculaAudioModel(PreTrainedModel):
         self.text_head: ProjectionHead | None = None
         if has_heads(config.to_dict()):
             head = HeadCfg(**config.params["head"])
-            dim = int(
-                getattr(self.student, "embed_dim", 0)
-                or config.params["head"].get("in", 0)
-            )
+            dim = int(config.audio_head_in)
             self.audio_head = ProjectionHead(dim, head)
             self.text_head = ProjectionHead(int(config.teacher["dim"]), head)
         self.post_init()
