@@ -495,6 +495,16 @@ def test_onnx_export_reads_raw_audio_of_real_recordings(
         with torch.no_grad():
             want = model.encoder.encode_audio(torch.from_numpy(feats)).numpy()
         assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4, wav
+    # TorchScript reads raw audio the same way
+    ts = tmp_path / "out" / "model.pt"
+    acula(tmp_path, "export", str(project / "data/06_models/aligned"), "-o", str(ts))
+    windows, _ = file_windows(wavs[0], cfg, policy)
+    with torch.no_grad():
+        got_ts = torch.jit.load(str(ts))(torch.from_numpy(windows)).numpy()
+    feats = file_clips(wavs[0], cfg, policy).features
+    with torch.no_grad():
+        want = model.encoder.encode_audio(torch.from_numpy(feats)).numpy()
+    assert np.abs(got_ts - want).max() <= 1e-4
 
 
 @pytest.mark.slow
@@ -518,3 +528,20 @@ def test_package_writes_a_card_with_results_and_the_onnx_file(project, tmp_path)
     assert f"| {task} | {metric} | {cell[metric]:.3f} [" in card
     res = acula(project, "package", "data/06_models/aligned", "-o", str(dist), ok=False)
     assert "already exists" in res.output
+    # a baseline copied under another name: its card shows the baseline's row
+    other = tmp_path / "my_encoder"
+    shutil.copytree(project / "data/06_models/baseline_encoder", other)
+    acula(
+        project,
+        "package",
+        str(other),
+        "-o",
+        str(tmp_path / "dist2"),
+        "--results",
+        "data/08_reporting/results.json",
+        "--no-onnx",
+    )
+    cell = row["baseline"]
+    card = (tmp_path / "dist2/README.md").read_text()
+    assert f"| {task} | {metric} | {cell[metric]:.3f} [" in card
+    assert not (tmp_path / "dist2/model.onnx").exists()

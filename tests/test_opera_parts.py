@@ -60,6 +60,10 @@ def test_a_lightning_checkpoint_is_read_as_plain_data(tmp_path, monkeypatch):
     assert torch.equal(weights["cnn1.weight"], state["encoder.cnn1.weight"])
     with pytest.raises(UnsafeCheckpoint, match="no weights under 'student.'"):
         lightning_state_dict(path, prefix="student.")
+    odd = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": {"g.weight": torch.zeros(2), "g.note": "x"}}, odd)
+    with pytest.raises(UnsafeCheckpoint, match="odd.ckpt.*not tensors: g.note"):
+        lightning_state_dict(odd)
 
 
 class Payload:

@@ -363,6 +363,7 @@ def export(
         check_inputs(m, cfg)
         frontend = cfg if input_kind == "audio" else None
         x = sample_inputs(m, frontend=frontend)
+        n_random = len(x)
         real = [
             file_windows(p, cfg, policy)[0]
             if frontend is not None
@@ -390,7 +391,7 @@ def export(
     )
     click.echo(
         f"wrote {output} ({fmt}, reads {what}); largest difference to PyTorch on "
-        f"{len(x)} inputs ({len(x) - 3} from audio files): {diff:.2e} "
+        f"{len(x)} inputs ({len(x) - n_random} from audio files): {diff:.2e} "
         f"(tolerance {tolerance:.0e})"
     )
 
@@ -471,11 +472,6 @@ def package(model: Path, output: Path, results: Path | None, onnx: bool) -> None
     m = _load(model)
     if output.exists():
         _fail(f"{output}: already exists; give a new folder")
-    keys = {
-        "aligned": "aligned",
-        "baseline_encoder": "baseline",
-        "ssl_control": "control",
-    }
     if results is None:
         own = Path("data/06_models").resolve()
         default = Path("data/08_reporting/results.json")
@@ -491,35 +487,36 @@ def package(model: Path, output: Path, results: Path | None, onnx: bool) -> None
             _fail(
                 f"{results}: no 'tasks' entry; give the evaluate stage's results.json"
             )
-    shutil.copytree(model, output)
+    from acula_pipeline.inference import ModelError, export_onnx, frontend_settings
+    from acula_pipeline.runtime import atomic_folder
+
+    # The results row of this kind of model (its folder may have any name).
+    key = {"pretrain": "baseline", "ssl_control": "control"}.get(
+        str(m.config.get("kind")), "aligned"
+    )
     preprocessor = None
-    if (model / "preprocessor_config.json").is_file():
+    if (model / "preprocessor_config.json").is_file():  # load_model has read it
         preprocessor = json.loads((model / "preprocessor_config.json").read_text())
     n = sum(int(v.numel()) for v in m.state_dict.values())
     card = model_card(
-        pipeline_config(m.config),
-        preprocessor,
-        n,
-        metrics=evaluation,
-        encoder_key=keys.get(model.resolve().name, "aligned"),
+        pipeline_config(m.config), preprocessor, n, metrics=evaluation, encoder_key=key
     )
-    (output / CARD_FILE).write_text(card)
     wrote = [CARD_FILE + (f" (results from {results})" if results else " (no results)")]
-    if onnx:
-        from acula_pipeline.inference import ModelError, export_onnx, frontend_settings
-
-        cfg, _ = frontend_settings(None, m)
-        try:
-            diff = export_onnx(m, output / "model.onnx", frontend=cfg)
-        except ModelError as exc:
-            shutil.rmtree(output)
-            _fail(f"{exc} (--no-onnx packages it without)")
-        if not diff <= 1e-4:
-            shutil.rmtree(output)
-            _fail(
-                f"ONNX export differs from PyTorch by {diff:.2e} > 1e-04; nothing written"
-            )
-        wrote.append(f"model.onnx (largest difference to PyTorch {diff:.1e})")
+    with atomic_folder(output) as tmp:  # the whole folder, or nothing on failure
+        shutil.copytree(model, tmp, dirs_exist_ok=True)
+        (tmp / CARD_FILE).write_text(card)
+        if onnx:
+            cfg, _ = frontend_settings(None, m)
+            try:
+                diff = export_onnx(m, tmp / "model.onnx", frontend=cfg)
+            except ModelError as exc:
+                _fail(f"{exc} (--no-onnx packages it without)")
+            if not diff <= 1e-4:
+                _fail(
+                    f"ONNX export differs from PyTorch by {diff:.2e} > 1e-04; "
+                    "nothing written"
+                )
+            wrote.append(f"model.onnx (largest difference to PyTorch {diff:.1e})")
     click.echo(f"wrote {output}: the model folder, " + ", ".join(wrote))
 
 

@@ -86,11 +86,13 @@ def lightning_state_dict(path: str | Path, prefix: str = "") -> dict[str, torch.
     state = ckpt.get("state_dict", ckpt)
     if not isinstance(state, Mapping):
         raise UnsafeCheckpoint(f"{path}: its 'state_dict' is not a mapping")
-    out = {
-        k[len(prefix) :]: v
-        for k, v in state.items()
-        if isinstance(v, torch.Tensor) and k.startswith(prefix)
-    }
+    out = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    odd = sorted(k for k, v in out.items() if not isinstance(v, torch.Tensor))
+    if odd:
+        raise UnsafeCheckpoint(
+            f"{path}: its state_dict holds entries that are not tensors: "
+            f"{', '.join(prefix + k for k in odd[:5])}"
+        )
     if not out:
         raise UnsafeCheckpoint(
             f"{path}: no weights under {prefix!r} (keys start with: "
