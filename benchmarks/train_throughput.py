@@ -16,6 +16,7 @@ feature store of a ``make run`` (``--features``) while running the same step.
 
     python benchmarks/train_throughput.py [--device auto] [--batch 32] [--steps 5]
         [--rounds 5] [--dim 192 --depth 4 --heads 3] [--loss cka_feature] [--compile]
+        [--encoder opera_ct|opera_ce|opera_gt]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from torch.utils.flop_counter import (
 )
 
 from acula_pipeline.audio.features import FeatureStore
-from acula_pipeline.models import MAEViT, MAEViTCfg
+from acula_pipeline.models import MAEViT, MAEViTCfg, build_encoder
 from acula_pipeline.models.losses import clamp_temperatures
 from acula_pipeline.training.data import ClipDataset
 from acula_pipeline.training.engine import TrainCfg, autocast, configure_optimizer
@@ -113,8 +114,11 @@ class Bench:
     def __init__(self, args: argparse.Namespace, device: str, compiled: bool) -> None:
         torch.manual_seed(0)
         self.cfg = MAEViTCfg(dim=args.dim, depth=args.depth, heads=args.heads)
+        student = (
+            build_encoder({"name": args.encoder}) if args.encoder else MAEViT(self.cfg)
+        )
         self.model = AlignObjective(
-            MAEViT(self.cfg), teacher_dim=args.teacher_dim, loss=args.loss
+            student, teacher_dim=args.teacher_dim, loss=args.loss
         ).to(device)
         self.forward: Any = torch.compile(self.model) if compiled else self.model
         self.opt = configure_optimizer(
@@ -178,6 +182,12 @@ def main() -> None:
     ap.add_argument("--teacher-dim", type=int, default=384)
     ap.add_argument("--loss", default="cka_feature")
     ap.add_argument(
+        "--encoder",
+        default=None,
+        help="a registered student instead of the MAE-ViT (opera_ct, opera_ce, "
+        "opera_gt: random weights, the published architecture)",
+    )
+    ap.add_argument(
         "--compile", action="store_true", help="also time the step under torch.compile"
     )
     ap.add_argument(
@@ -217,10 +227,11 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         dt, pk, ratio = bench.measure(args.steps, args.rounds, peak)
         n_params = sum(p.numel() for p in bench.model.student.parameters())
+        student = args.encoder or f"MAE-ViT dim {args.dim}, depth {args.depth}"
         print(
-            f"\n{'torch.compile' if compiled else 'eager'}: MAE-ViT dim {args.dim}, "
-            f"depth {args.depth}, {n_params / 1e6:.2f} M params; batch {args.batch}; "
-            f"loss {args.loss} + masked reconstruction"
+            f"\n{'torch.compile' if compiled else 'eager'}: {student}, "
+            f"{n_params / 1e6:.2f} M params; batch {args.batch}; "
+            f"loss {args.loss} + the student's SSL loss"
             + ("; bf16 autocast, TF32" if cuda else "; fp32")
         )
         if compiled:
@@ -242,6 +253,11 @@ def main() -> None:
             print(
                 f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
             )
+        else:
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            print(f"peak resident memory of this process: {rss:.2f} GiB")
         if not compiled:
             wait = data_wait(args.features, args.batch, args.steps * 2, bench.step)
             if wait is not None:

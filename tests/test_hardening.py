@@ -484,7 +484,7 @@ def test_a_model_folder_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
     import torch
 
-    from acula_pipeline import catalog_datasets
+    from acula_pipeline import hub
     from acula_pipeline.catalog_datasets import ModelArtifactDataset
 
     folder = ModelArtifactDataset(str(tmp_path / "model"))
@@ -493,7 +493,7 @@ def test_a_model_folder_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     def killed(*a, **k):
         raise KeyboardInterrupt  # the run dies between the two files
 
-    monkeypatch.setattr(catalog_datasets.json, "dumps", killed)
+    monkeypatch.setattr(hub.json, "dumps", killed)  # the folder writer's
     with pytest.raises(KeyboardInterrupt):
         folder.save({"state_dict": {"w": torch.ones(3)}, "config": {"v": 2}})
     monkeypatch.undo()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
 
 from acula_pipeline.audio.features import FeatureStore, write_feature_store
-from acula_pipeline.models.base import encoder_spec_in_folder, spec_for_folder
 from acula_pipeline.reports.cache import ReportCache
 from acula_pipeline.runtime import atomic_folder
 from acula_pipeline.validation.runner import GXSession, open_session
@@ -148,60 +146,16 @@ class ModelArtifactDataset(AbstractDataset[dict, dict]):
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
-        from safetensors.torch import load_file
+        from acula_pipeline.hub import load_model_folder
 
-        from acula_pipeline.hub import (
-            PREPROCESSOR_FILE,
-            pipeline_config,
-            pipeline_state,
-        )
-
-        config = pipeline_config(json.loads((self._path / "config.json").read_text()))
-        if isinstance(config.get("encoder"), dict):
-            config["encoder"] = encoder_spec_in_folder(config["encoder"], self._path)
-        out = {
-            "state_dict": pipeline_state(
-                load_file(self._path / "model.safetensors"), config
-            ),
-            "config": config,
-        }
-        pre = self._path / PREPROCESSOR_FILE
-        if pre.is_file():
-            out["preprocessor"] = json.loads(pre.read_text())
-        return out
+        return load_model_folder(self._path)
 
     def save(self, data: dict[str, Any]) -> None:
         """Weights, config, preprocessor, card (and a TorchScript student's file,
         copied in) as one folder, whole or not at all."""
-        from safetensors.torch import save_file
+        from acula_pipeline.hub import save_model_folder
 
-        from acula_pipeline.hub import (
-            CARD_FILE,
-            PREPROCESSOR_FILE,
-            hub_config,
-            hub_state,
-            model_card,
-        )
-
-        config = dict(data["config"])
-        state = data["state_dict"]
-        preprocessor = data.get("preprocessor")
-        with atomic_folder(self._path) as tmp:
-            if isinstance(config.get("encoder"), dict):
-                config["encoder"] = spec_for_folder(config["encoder"], tmp)
-            save_file(hub_state(state), tmp / "model.safetensors", {"format": "pt"})
-            (tmp / "config.json").write_text(
-                json.dumps(
-                    hub_config(config, state), indent=2, sort_keys=True, default=str
-                )
-            )
-            if preprocessor is not None:
-                (tmp / PREPROCESSOR_FILE).write_text(
-                    json.dumps(preprocessor, indent=2, sort_keys=True)
-                )
-            if not config.get("disabled"):
-                n = sum(int(v.numel()) for v in state.values())
-                (tmp / CARD_FILE).write_text(model_card(config, preprocessor, n))
+        save_model_folder(self._path, data)
 
     def _exists(self) -> bool:
         return (self._path / "model.safetensors").exists()

@@ -491,7 +491,7 @@ def package(model: Path, output: Path, results: Path | None, onnx: bool) -> None
     from acula_pipeline.runtime import atomic_folder
 
     # The results row of this kind of model (its folder may have any name).
-    key = {"pretrain": "baseline", "ssl_control": "control"}.get(
+    key = {"pretrain": "baseline", "start": "baseline", "ssl_control": "control"}.get(
         str(m.config.get("kind")), "aligned"
     )
     preprocessor = None
@@ -518,6 +518,75 @@ def package(model: Path, output: Path, results: Path | None, onnx: bool) -> None
                 )
             wrote.append(f"model.onnx (largest difference to PyTorch {diff:.1e})")
     click.echo(f"wrote {output}: the model folder, " + ", ".join(wrote))
+
+
+@main.command()
+@click.argument(
+    "checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Model folder to write (must not exist).",
+)
+@click.option(
+    "--encoder",
+    "family",
+    type=click.Choice(["opera_ct", "opera_ce", "opera_gt"]),
+    default=None,
+    help="Which OPERA model the checkpoint holds [default: told by its keys].",
+)
+def convert(checkpoint: Path, output: Path, family: str | None) -> None:
+    """Convert OPERA's published Lightning CHECKPOINT (encoder-operaCT.ckpt,
+    -operaCE, -operaGT) into a model folder (model.safetensors, config.json,
+    preprocessor_config.json, README.md) that every command and
+    align.encoder.path read. The checkpoint is read as tensors only: nothing in
+    it runs, and a file holding other objects is refused."""
+    from acula_pipeline.audio.frontend import FrontendCfg
+    from acula_pipeline.hub import preprocessor_config, save_model_folder
+    from acula_pipeline.models import build_encoder
+    from acula_pipeline.models.lightning import UnsafeCheckpoint, lightning_state_dict
+    from acula_pipeline.models.opera import LayoutMismatch, guess_family
+    from acula_pipeline.runtime import file_digest
+
+    if output.exists():
+        _fail(f"{output}: already exists; give a new folder")
+    try:
+        if family is None:
+            family = guess_family(list(lightning_state_dict(checkpoint)))
+            if family is None:
+                _fail(
+                    f"{checkpoint}: its keys are none of OPERA-CT, -CE or -GT's; "
+                    "give --encoder if it is one of them"
+                )
+        encoder = build_encoder({"name": family, "path": str(checkpoint)})
+    except (UnsafeCheckpoint, LayoutMismatch, FileNotFoundError) as exc:
+        _fail(str(exc))
+    artifact = {
+        "state_dict": {
+            k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()
+        },
+        "config": {
+            "kind": "converted",
+            "encoder": encoder.spec(),
+            "encoder_source": {
+                "file": checkpoint.name,
+                "sha256": file_digest(checkpoint),
+            },
+        },
+        # OPERA's frontend is the pipeline's default one.
+        "preprocessor": preprocessor_config(
+            {"frontend": FrontendCfg().to_dict(), "pad_mode": "repeat"}
+        ),
+    }
+    save_model_folder(output, artifact)
+    loaded = getattr(encoder, "loaded", {})
+    click.echo(
+        f"wrote {output}: {family}, {loaded.get('tensors', '?')} tensors "
+        f"({loaded.get('unused', 0)} unused published tensors left out)"
+    )
 
 
 @main.command("audit-reports")

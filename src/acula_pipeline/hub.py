@@ -313,6 +313,8 @@ AutoFeatureExtractor.register(AculaAudioConfig, AculaFeatureExtractor, exist_ok=
 
 _KIND_TITLES = {
     "pretrain": "self-supervised baseline encoder (no language)",
+    "start": "the student align starts from, as loaded (no training here)",
+    "converted": "a published checkpoint, converted (no training here)",
     "acula_align": "AcuLa-aligned audio encoder",
     "ssl_control": "SSL-only control (the align run with the teacher's term off)",
 }
@@ -500,3 +502,51 @@ def with_preprocessor(artifact: dict[str, Any], store: Any) -> dict[str, Any]:
     if artifact["config"].get("disabled"):
         return artifact
     return artifact | {"preprocessor": preprocessor_config(store.meta)}
+
+
+def load_model_folder(path: str | Path) -> dict[str, Any]:
+    """A model folder as the pipeline's artifact ``{"state_dict", "config"}`` (and
+    ``"preprocessor"`` when the folder has one), exactly as it was saved."""
+    from safetensors.torch import load_file
+
+    from acula_pipeline.models.base import encoder_spec_in_folder
+
+    path = Path(path)
+    config = pipeline_config(json.loads((path / "config.json").read_text()))
+    if isinstance(config.get("encoder"), dict):
+        config["encoder"] = encoder_spec_in_folder(config["encoder"], path)
+    out = {
+        "state_dict": pipeline_state(load_file(path / "model.safetensors"), config),
+        "config": config,
+    }
+    pre = path / PREPROCESSOR_FILE
+    if pre.is_file():
+        out["preprocessor"] = json.loads(pre.read_text())
+    return out
+
+
+def save_model_folder(path: str | Path, data: Mapping[str, Any]) -> None:
+    """Weights, config, preprocessor, card (and a TorchScript student's file,
+    copied in) as one folder, whole or not at all."""
+    from safetensors.torch import save_file
+
+    from acula_pipeline.models.base import spec_for_folder
+    from acula_pipeline.runtime import atomic_folder
+
+    config = dict(data["config"])
+    state = data["state_dict"]
+    preprocessor = data.get("preprocessor")
+    with atomic_folder(Path(path)) as tmp:
+        if isinstance(config.get("encoder"), dict):
+            config["encoder"] = spec_for_folder(config["encoder"], tmp)
+        save_file(hub_state(state), tmp / "model.safetensors", {"format": "pt"})
+        (tmp / "config.json").write_text(
+            json.dumps(hub_config(config, state), indent=2, sort_keys=True, default=str)
+        )
+        if preprocessor is not None:
+            (tmp / PREPROCESSOR_FILE).write_text(
+                json.dumps(preprocessor, indent=2, sort_keys=True)
+            )
+        if not config.get("disabled"):
+            n = sum(int(v.numel()) for v in state.values())
+            (tmp / CARD_FILE).write_text(model_card(config, preprocessor, n))

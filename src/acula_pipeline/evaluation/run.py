@@ -54,6 +54,7 @@ from acula_pipeline.training.stages import (
     EncoderParams,
     PretrainParams,
     seed_models,
+    start_artifact,
     student_encoder,
 )
 
@@ -165,6 +166,31 @@ def artifact_key(artifact: Artifact) -> str:
     return h.hexdigest()[:16]
 
 
+def baseline_of(aligned: Artifact, baseline: Artifact, store: FeatureStore) -> Artifact:
+    """What ``aligned`` is compared with: the ``pretrain`` stage's encoder when
+    align started from it, else the student align started from (an OPERA
+    checkpoint, …), rebuilt as align built it unless ``baseline`` is that start
+    already (``pretrain`` skips itself and writes it)."""
+    params = aligned["config"].get("params") or {}
+    enc = params.get("encoder") or {}
+    if enc.get("name", "baseline") == "baseline":
+        return baseline
+    start = EncoderParams(**enc)
+    seed = int((params.get("train") or {}).get("seed", 0))
+    cfg = baseline["config"]
+    if (
+        cfg.get("kind") == "start"
+        and cfg.get("params") == {"encoder": start.model_dump(), "seed": seed}
+        and cfg.get("encoder_source") == aligned["config"].get("encoder_source")
+    ):
+        return baseline
+    log.info(
+        "Baseline: encoder %r as align started from it (not the pretrain stage's)",
+        start.name,
+    )
+    return start_artifact(start, store, seed)
+
+
 def compared_encoders(
     baseline: Artifact,
     aligned: Artifact,
@@ -177,6 +203,7 @@ def compared_encoders(
     baseline, the SSL-only control (unless it was not trained), the aligned encoder,
     the same three retrained under each extra training seed (``aligned@2``), the
     no-learning reference (unless switched off) and any extra encoder."""
+    baseline = baseline_of(aligned, baseline, store)
     runs: dict[str, Mapping[str, Artifact | None]] = {
         "": {BASELINE: baseline, CONTROL: control, ALIGNED: aligned}
     }

@@ -2,6 +2,7 @@
 
 from acula_pipeline.models import (  # noqa: F401  (registration)
     hf_audio,
+    opera,
     reference,
     torchscript,
 )

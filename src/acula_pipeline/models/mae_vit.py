@@ -105,11 +105,13 @@ class Block(nn.Module):
     """Pre-norm transformer block with timm's layout and parameter names (as in
     OPERA-GT's ViT): ``norm1 → attn.{qkv,proj}``, ``norm2 → mlp.{fc1,fc2}``."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float, eps: float = 1e-5
+    ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

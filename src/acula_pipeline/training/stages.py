@@ -119,11 +119,15 @@ class EncoderParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # baseline (the pretrain output) | mae_vit (fresh) | hf_audio | torchscript
+    # baseline (the pretrain output) | mae_vit (fresh) | hf_audio | torchscript |
+    # opera_ct | opera_ce | opera_gt (OPERA's published students)
     name: str = "baseline"
-    path: str | None = None  # hf_audio: a local model folder; torchscript: a .pt file
+    # hf_audio: a local model folder; torchscript: a .pt file; opera_*: OPERA's
+    # encoder-opera{CT,CE,GT}.ckpt or an `acula convert` folder
+    path: str | None = None
     # Passed to the encoder: hf_audio {pooling}; torchscript {input, sample_rate,
-    # embed_dim}; mae_vit the fields of ``pretrain.student``.
+    # embed_dim}; mae_vit the fields of ``pretrain.student``; opera_ct/ce
+    # {crop_frames}; opera_gt {mask_ratio}.
     options: dict[str, Any] = {}
 
     @model_validator(mode="after")
@@ -455,7 +459,7 @@ def prepare_alignment(
     config = {
         "kind": "acula_align",
         "encoder": spec,
-        "encoder_source": path_fingerprint(spec["path"]) if "path" in spec else None,
+        "encoder_source": _source(spec, params.encoder),
         "teacher": embeddings["teacher"],
         "params": _what_shapes_the_model(params),
         "lambda_ssl": lambda_ssl,
@@ -524,6 +528,38 @@ def align(
     )
     curve = trainer.fit(run.dataset)
     return _artifact(run.model, run.config), pd.DataFrame(curve)
+
+
+def _source(spec: dict[str, Any], p: EncoderParams) -> str | None:
+    """Fingerprint of the file or folder the student's weights come from (OPERA
+    specs leave the path out: a model folder holds the weights)."""
+    path = spec.get("path") or p.path
+    return path_fingerprint(path) if path else None
+
+
+def start_artifact(p: EncoderParams, store: FeatureStore, seed: int) -> Artifact:
+    """The student as ``align`` starts from it, when that is not the pipeline's own
+    baseline (an OPERA checkpoint, a Hugging Face or TorchScript model, a fresh
+    MAE-ViT): the "baseline" its aligned model and control are compared with, as
+    the paper compares OPERA-CT with AcuLa-post-trained OPERA-CT. Built like
+    ``prepare_alignment`` builds it (same seed), not trained."""
+    torch.manual_seed(seed)
+    student = student_encoder(p, None, store)
+    spec = student.spec()
+    config = {
+        "kind": "start",
+        "encoder": spec,
+        "encoder_source": _source(spec, p),
+        "params": {"encoder": p.model_dump(), "seed": seed},
+        "code": code_fingerprint(),
+        "is_synthetic": bool(store.meta.get("is_synthetic")),
+    }
+    return _artifact(student, config)
+
+
+def uses_own_baseline(p: AlignParams) -> bool:
+    """Whether ``align`` starts from the ``pretrain`` stage's encoder."""
+    return p.encoder.name == "baseline"
 
 
 def student_encoder(
@@ -615,8 +651,12 @@ def seed_models(
     ap = align_params.model_copy(
         update={"train": align_params.train.model_copy(update={"seed": seed})}
     )
-    log.info("Training seed %d: pretrain, align and the SSL-only control", seed)
-    baseline, _ = pretrain(store, segments, pp, folder / "pretrain")
+    if uses_own_baseline(ap):
+        log.info("Training seed %d: pretrain, align and the SSL-only control", seed)
+        baseline, _ = pretrain(store, segments, pp, folder / "pretrain")
+    else:
+        log.info("Training seed %d: align and the SSL-only control", seed)
+        baseline = start_artifact(ap.encoder, store, seed)
     aligned, _ = align(
         store, segments, reports, embeddings, baseline, ap, folder / "align"
     )

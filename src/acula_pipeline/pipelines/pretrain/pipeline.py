@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "pretrain_checkpoints",
                     "pretrain_tracking",
                     "params:pretrain",
+                    "params:align",
                 ],
                 outputs=["baseline_encoder", "pretrain_curve"],
                 name="pretrain_encoder_node",
