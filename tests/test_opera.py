@@ -18,6 +18,7 @@ import torch
 from click.testing import CliRunner
 
 from acula_pipeline.commands import main as acula
+from acula_pipeline.evaluation.run import artifact_key, baseline_of
 from acula_pipeline.hub import load_model_folder
 from acula_pipeline.models import build_encoder, load_encoder
 from acula_pipeline.models.lightning import UnsafeCheckpoint
@@ -248,3 +249,10 @@ def test_align_starts_from_the_checkpoint_and_its_baseline_is_that_start(
     )
     aligned = load_encoder(artifact)
     assert not torch.equal(_embed(aligned, x), _embed(source, x))
+    # evaluate compares the aligned model with that start, not with a stale
+    # pretrain output (kedro run --pipelines=align,evaluate runs no pretrain)
+    stale = {"state_dict": {}, "config": {"kind": "pretrain"}}
+    rebuilt = baseline_of(artifact, stale, store)
+    assert rebuilt["config"]["kind"] == "start"
+    assert artifact_key(rebuilt) == artifact_key(start)
+    assert baseline_of(artifact, start, store) is start

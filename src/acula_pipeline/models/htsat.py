@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from acula_pipeline.models.mae_vit import Mlp  # fc1, GELU, fc2: timm's names
+
 # Submodules of the published HTS-AT that the embedding never runs.
 UNUSED_PREFIXES = (
     "spectrogram_extractor.",
@@ -57,12 +59,10 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
-class Mlp(nn.Sequential):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
+def split_heads(qkv: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, N, 3·C) of one qkv projection → (3, B, heads, N, C / heads)."""
+    b, n, c3 = qkv.shape
+    return qkv.view(b, n, 3, heads, c3 // (3 * heads)).permute(2, 0, 3, 1, 4)
 
 
 class WindowAttention(nn.Module):
@@ -90,11 +90,7 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         bw, n, c = x.shape
-        q, k, v = (
-            self.qkv(x)
-            .view(bw, n, 3, self.heads, c // self.heads)
-            .permute(2, 0, 3, 1, 4)
-        )
+        q, k, v = split_heads(self.qkv(x), self.heads)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         bias = bias.view(n, n, -1).permute(2, 0, 1)[None]  # 1, heads, n, n
         if mask is not None:  # windows are batch-major: (batch, window, heads, n, d)

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from acula_pipeline.models.mae_vit import Block
+from acula_pipeline.models.htsat import split_heads
+from acula_pipeline.models.mae_vit import Block, Mlp
 
 N_FRAMES, N_MELS, PATCH = 256, 64, 4
 DIM, DEPTH, HEADS = 384, 12, 6
@@ -114,11 +115,7 @@ class CosineWindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         bw, n, c = x.shape
-        q, k, v = (
-            self.qkv(x)
-            .view(bw, n, 3, self.heads, c // self.heads)
-            .permute(2, 0, 3, 1, 4)
-        )
+        q, k, v = split_heads(self.qkv(x), self.heads)
         denom = q.norm(dim=-1, keepdim=True) @ k.norm(dim=-1, keepdim=True).transpose(
             -2, -1
         )
@@ -149,7 +146,7 @@ class SwinV2Block(nn.Module):
         )
         self.attn = CosineWindowAttention(DEC_DIM, DEC_HEADS, self.window)  # type: ignore[arg-type]
         self.norm1 = nn.LayerNorm(DEC_DIM, eps=EPS)
-        self.mlp = _Mlp(DEC_DIM, 4 * DEC_DIM)
+        self.mlp = Mlp(DEC_DIM, 4 * DEC_DIM)
         self.norm2 = nn.LayerNorm(DEC_DIM, eps=EPS)
         mask = None
         if any(self.shift):
@@ -183,14 +180,6 @@ class SwinV2Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.norm1(self._window_attn(x))
         return x + self.norm2(self.mlp(x))
-
-
-class _Mlp(nn.Sequential):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
 
 
 class PatchEmbed(nn.Module):
