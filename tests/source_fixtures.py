@@ -1,4 +1,4 @@
-"""Small generated copies of ten public datasets in their original layouts.
+"""Small generated copies of twelve public datasets in their original layouts.
 
 Each builder writes a fixture under a folder, with the dataset's file names,
 delimiters, encodings and label conventions (the traps of ../shared/DATASETS.md
@@ -633,6 +633,136 @@ def mmlung(root: Path, participants: int = 4, seconds: float = 1.0) -> Expect:
     )
 
 
+# ----------------------------------------------------------------- COVID-19 Sounds
+
+
+def covid19_sounds(root: Path, seconds: float = 1.0) -> Expect:
+    """``data_0426_en_task1.csv`` (semicolon-separated, the columns the release's
+    own code reads: Uid, Sex, Age, Folder Name, Voice/Cough/Breath filename, split
+    0/1/2, label 1 symptomatic) and ``0426_EN_used_task1/{Uid}/{Folder Name}/``;
+    the web form's users under ``form-app-users/{Folder Name}/``."""
+    header = (
+        "Uid;Age;Sex;Medhistory;Smoking;Language;Date;Folder Name;Symptoms;"
+        "Covid-Tested;Hospitalized;Voice filename;Cough filename;Breath filename;"
+        "split;label"
+    )
+    audio = root / "task1" / "0426_EN_used_task1"
+    lines = [header]
+    labels, metadata = {}, {}
+    web = "2020-05-01-10_00_00_000001"
+    sessions = [  # uid, folder, split, label
+        ("U001", "2020-10-10-07_16_14_523610", "0", "1"),
+        ("U001", "2020-11-11-21_30_48_238899", "0", "1"),
+        ("U002", "2020-11-26-17_01_30_885858", "1", "0"),
+        ("U003", "2021-01-25-15_22_21_678409", "2", "1"),
+        ("U004", "2020-04-24-13_32_40_298599", "2", "0"),
+        ("U005", "2020-09-22-06_11_39_042452", "0", "0"),
+        (web, web, "1", "1"),
+    ]
+    for k, (uid, folder, split, label) in enumerate(sessions):
+        owner = "form-app-users" if uid == web else uid
+        names = {}
+        for kind in ("voice", "cough", "breath"):
+            names[kind] = f"{kind}_{uid}_{k}.wav"
+            wav(audio / owner / folder / names[kind], 16000, seconds, seed=10 * k)
+        lines.append(
+            f"{uid};20-29;{'Female' if k % 2 else 'Male'};None;never;en;"
+            f"10-10-2020 08:16:49;{folder};drycough;neverThinkHadCOVIDNever;no;"
+            f"{names['voice']};{names['cough']};{names['breath']};{split};{label}"
+        )
+        for kind in ("breath", "cough", "voice"):
+            rid = f"covid19_sounds/{uid}/{folder}/{kind}"
+            labels[rid] = {
+                "symptom_status": "symptomatic" if label == "1" else "asymptomatic",
+                "official_split": {"0": "train", "1": "val", "2": "test"}[split],
+                "sex": "female" if k % 2 else "male",
+                "recording_type": kind,
+            }
+            metadata[rid] = {"Folder Name": folder, "recording": kind}
+    lines.append(lines[3])  # U002 listed twice, alike: read once
+    # Traps: a label outside 0/1, a split outside 0/1/2, a missing cough file, and
+    # a file on disk that no row lists.
+    for uid, split, label in (("U006", "0", "2"), ("U007", "3", "0")):
+        folder = "2020-06-01-00_00_00_000000"
+        wav(audio / uid / folder / f"breath_{uid}.wav", 16000, seconds)
+        lines.append(
+            f"{uid};30-39;Male;None;never;en;x;{folder};None;never;no;;;"
+            f"breath_{uid}.wav;{split};{label}"
+        )
+    folder = "2020-07-01-00_00_00_000000"
+    wav(audio / "U008" / folder / "breath_U008.wav", 16000, seconds, seed=8)
+    lines.append(
+        f"U008;30-39;Female;None;never;en;x;{folder};None;never;no;;"
+        f"cough_U008.wav;breath_U008.wav;0;0"
+    )
+    labels[f"covid19_sounds/U008/{folder}/breath"] = {
+        "symptom_status": "asymptomatic",
+        "official_split": "train",
+        "recording_type": "breath",
+    }
+    wav(audio / "U009" / "x" / "breath_stray.wav", 16000, seconds)
+    (root / "task1" / "data_0426_en_task1.csv").write_text("\n".join(lines) + "\n")
+    return Expect(
+        recordings=3 * len(sessions) + 1,
+        sample_rate=16000,
+        labels=labels,
+        quarantined={
+            "data_0426_en_task1.csv line 10": "label '2'; expected 1 (symptomatic)",
+            "data_0426_en_task1.csv line 11": "split '3'; expected 0, 1 or 2",
+            "cough_U008.wav": "listed in data_0426_en_task1.csv line 12 but missing",
+            "breath_stray.wav": "not listed in data_0426_en_task1.csv",
+        },
+        subjects=7,
+        metadata=metadata,
+    )
+
+
+# ----------------------------------------------------------------- SSBPR
+
+
+def ssbpr(root: Path, seconds: float = 1.0) -> Expect:
+    """``{female,male}/{A-B}/A-B-C.wav``: patient A-B, body position C (0–5)."""
+    labels = {}
+    positions = {
+        "0": "supine",
+        "1": "supine_head_left",
+        "2": "supine_head_right",
+        "3": "left_lateral",
+        "4": "right_lateral",
+        "5": "prone",
+    }
+    files = [
+        ("female", "0001-0001", "0"),
+        ("female", "0001-0001", "1"),
+        ("female", "0001-0001", "3"),
+        ("male", "0002-0001", "2"),
+        ("male", "0002-0001", "4"),
+        ("male", "0002-0001", "5"),
+        ("male", "0002-0002", "0"),
+        ("male", "0002-0002", "4"),
+    ]
+    for k, (sex, patient, c) in enumerate(files):
+        rel = f"{sex}/{patient}/{patient}-{c}"
+        wav(root / f"{rel}.wav", 16000, seconds, seed=k)
+        labels[f"ssbpr/{rel}"] = {
+            "body_position": positions[c],
+            "sex": sex,
+            "recording_type": "snoring",
+        }
+    wav(root / "male" / "0003-0001" / "0003-0001-7.wav", 16000, seconds)
+    wav(root / "male" / "0003-0001" / "snore.wav", 16000, seconds)
+    return Expect(
+        recordings=len(files),
+        sample_rate=16000,
+        labels=labels,
+        quarantined={
+            "0003-0001-7.wav": "C a body position 0–5",
+            "snore.wav": "does not follow A-B-C.wav",
+        },
+        subjects=3,
+    )
+
+
 BUILDERS: dict[str, Callable[..., Expect]] = {
     "physionet2016": physionet2016,
     "coughvid": coughvid,
@@ -644,4 +774,6 @@ BUILDERS: dict[str, Callable[..., Expect]] = {
     "hf_lung": hf_lung,
     "nosemic": nosemic,
     "mmlung": mmlung,
+    "covid19_sounds": covid19_sounds,
+    "ssbpr": ssbpr,
 }

@@ -240,6 +240,24 @@ def test_template_reports_of_each_source_pass_the_checks(adapter, tmp_path):
             "states respiratory rate 18",
         ),
         (
+            "covid19_sounds",
+            {"respiratory_symptoms": "asymptomatic"},
+            "The participant reported respiratory symptoms.",
+            "states respiratory_symptoms symptomatic",
+        ),
+        (
+            "ssbpr",
+            {"body_position": "supine with the head turned left"},
+            "The sleeper was lying on the right side while snoring.",
+            "states body_position lying on the right side",
+        ),
+        (
+            "ssbpr",
+            {"body_position": "supine"},
+            "Recorded supine with the head turned right.",
+            "states body_position supine with the head turned right",
+        ),
+        (
             "mmlung",
             {"fvc_l": 3.2, "fev1_l": 2.5, "fev1_fvc": 0.78},
             "Spirometry: FVC 3.2 L, FEV1 2.1 L, FEV1/FVC 0.78.",

@@ -81,13 +81,14 @@ class TaskComparison:
     task: str
     dataset: str
     metric: str  # auroc (higher is better) or mae (lower is better)
-    protocol: str
+    protocol: str  # with the task's split file, if one decided: fixed (opera:…)
     scored: str  # the split scored: test, val, or loso
     n_units: int
     n_subjects: int
     scores: dict[str, Score]
     diffs: list[Difference] = field(default_factory=list)
     draws: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    label: str = ""  # as tables show the task: copd (T7)
 
     @property
     def higher_is_better(self) -> bool:
@@ -199,7 +200,7 @@ def compare(
                 task=task,
                 dataset=dataset,
                 metric=metric,
-                protocol=str(first.data.protocol),
+                protocol=first.data.protocol_label,
                 scored=first.scored,
                 n_units=len(subjects),
                 n_subjects=len(set(subjects)),
@@ -208,6 +209,7 @@ def compare(
                 if draws
                 else [],
                 draws=draws,
+                label=first.spec.label,
             )
         )
     return out

@@ -253,6 +253,8 @@ def metrics(
             f"{res.metric}_std": round(res.std, 4),
             **_interval(intervals.get((*key, r.encoder))),
             "protocol": r.data.protocol,
+            **({"opera_id": r.spec.opera_id} if r.spec.opera_id else {}),
+            **({"split_file": r.data.split_source} if r.data.split_source else {}),
             "n": len(res.test_y) if res.test_y is not None else 0,
             "n_subjects": subjects.get(key, 0),
             # units without a label in the class map or without an embedding
@@ -443,7 +445,7 @@ def build_outputs(
     table = pd.DataFrame(
         [
             {
-                "task": c.task,
+                "task": c.label or c.task,
                 "dataset": c.dataset,
                 "protocol": c.protocol,
                 "units (subjects)": f"{c.n_units} ({c.n_subjects})",

@@ -100,7 +100,8 @@ def results_table(
     ]
     for c in comparisons:
         lines.append(
-            f"| {c.task} | {c.dataset} | {c.protocol} | {c.n_units} ({c.n_subjects}) "
+            f"| {c.label or c.task} | {c.dataset} | {c.protocol} "
+            f"| {c.n_units} ({c.n_subjects}) "
             f"| {c.metric.upper()} | "
             + " | ".join(score_cell(c.scores.get(e)) for e in encs)
             + " |"
@@ -140,7 +141,7 @@ def results_table(
             + " |",
             "|---|---|" + "---|" * len(present),
         ]
-        rows = [(c.task, c.dataset, c.diffs) for c in comparisons]
+        rows = [(c.label or c.task, c.dataset, c.diffs) for c in comparisons]
         if headline is not None:
             rows.append(
                 (f"**mean over {headline.tasks} AUROC task(s)**", "", headline.diffs)
@@ -191,7 +192,7 @@ def before_after_chart(
             capsize=2,
             label=DISPLAY.get(e, e),
         )
-    ax.set_xticks(x, [f"{c.task}\n{c.dataset}" for c in cls], fontsize=8)
+    ax.set_xticks(x, [f"{c.label or c.task}\n{c.dataset}" for c in cls], fontsize=8)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_ylim(0, 1)
     ax.set_ylabel("test AUROC (95 % interval over patients)")

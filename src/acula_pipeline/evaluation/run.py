@@ -38,6 +38,7 @@ from acula_pipeline.evaluation.splits import leakage_audit, require_no_leak
 from acula_pipeline.evaluation.tasks import (
     TaskData,
     TaskSpec,
+    check_names,
     log_skipped,
     task_data,
     unit_embeddings,
@@ -132,6 +133,7 @@ class EvaluateParams(BaseModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"evaluate.tasks: duplicate task names {dup}")
+        check_names(self.tasks)  # no OPERA id or name shared by two tasks
         clash = sorted(set(self.encoders) & RESERVED_ENCODERS)
         if clash:
             raise ValueError(f"evaluate.encoders: {clash} are reserved names")

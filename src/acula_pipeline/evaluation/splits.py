@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from acula_pipeline.evaluation.split_files import read_split_file, source_id
+
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +34,10 @@ class SplitParams(BaseModel):
     test_fraction: float = Field(default=0.2, ge=0, lt=1)
     # adapter → label column to stratify by (a subject takes its first non-null value)
     stratify: dict[str, str] = {}
+    # adapter → split files (evaluate task split_file values) whose test subjects
+    # stay test, as an official test set does: a task scored on such a file's
+    # split then never tests a subject alignment trained on.
+    held_out: dict[str, list[str]] = {}
 
 
 def _allocate(n: int, val: float, test: float) -> tuple[int, int]:
@@ -75,6 +81,22 @@ def make_splits(recordings: pd.DataFrame, params: SplitParams) -> pd.DataFrame:
         if official is not None:  # any recording in the official test set: test
             in_test = group.loc[group["official_split"] == "test", "subject_id"]
             fixed = {s: "test" for s in sorted(set(in_test))}
+        for ref in params.held_out.get(str(adapter), []):
+            table = read_split_file(ref)
+            tested = [
+                s
+                for s in subjects.index
+                if table.get(source_id(str(s), str(dataset))) == "test"
+            ]
+            fixed |= dict.fromkeys(tested, "test")
+            log.log(
+                logging.INFO if tested else logging.DEBUG,
+                "Split of %s: %d subject(s) held out for test by %s",
+                dataset,
+                len(tested),
+                ref,
+            )
+        fixed = dict(sorted(fixed.items()))
         free = [s for s in subjects.index if s not in fixed]
         test_share = (
             0.0 if fixed else params.test_fraction

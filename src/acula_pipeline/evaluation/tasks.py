@@ -11,15 +11,22 @@ Split protocols: ``fixed`` uses the subject-disjoint train/val/test table;
 ``loso`` leaves one subject out at a time over every labelled unit (for small
 sets); ``auto`` picks ``loso`` when the dataset has fewer labelled subjects than
 ``loso_below_subjects`` or the fixed split lacks a class somewhere, else ``fixed``.
+
+A task can carry the id of OPERA's benchmark task it reproduces (``opera_id: T7``):
+the id and OPERA's own task name (``opera:icbhi``) are then aliases of the task
+wherever a task is named (``tune.objective.tasks``), and tables show ``copd (T7)``.
+A ``split_file`` (a CSV of the source's own subject ids and train/val/test, or
+``opera:<name>`` for a split OPERA publishes, shipped in ``opera_splits/``) replaces
+the pipeline's split for that task.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,10 +34,48 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from acula_pipeline.evaluation.embed import pool_by
 from acula_pipeline.evaluation.probes import Split
+from acula_pipeline.evaluation.split_files import (
+    read_split_file,
+    source_id,
+    split_file_path,
+)
 
 log = logging.getLogger(__name__)
 
 Unit = Literal["recording", "cycle", "subject"]
+
+
+class OperaTask(NamedTuple):
+    """One task of OPERA's benchmark (evelyn0414/OPERA, ``scripts/eval_all.sh``)."""
+
+    name: str  # OPERA's ``linear_eval.py --task`` (with its modality and label)
+    dataset: str
+    modality: str
+    target: str
+
+
+# OPERA's 19 tasks, by the ids its paper's tables use.
+OPERA_TASKS: dict[str, OperaTask] = {
+    "T1": OperaTask("coviduk-exhalation", "UK COVID-19", "exhalation", "COVID-19"),
+    "T2": OperaTask("coviduk-cough", "UK COVID-19", "cough", "COVID-19"),
+    "T3": OperaTask("covid19sounds-breath", "COVID-19 Sounds", "breath", "symptoms"),
+    "T4": OperaTask("covid19sounds-cough", "COVID-19 Sounds", "cough", "symptoms"),
+    "T5": OperaTask("coughvidcovid", "CoughVID", "cough", "COVID-19"),
+    "T6": OperaTask("coughvidsex", "CoughVID", "cough", "sex"),
+    "T7": OperaTask("icbhi", "ICBHI", "lung sounds", "COPD"),
+    "T8": OperaTask("coswarasmoker", "Coswara", "cough-shallow", "smoker"),
+    "T9": OperaTask("coswarasex", "Coswara", "cough-shallow", "sex"),
+    "T10": OperaTask("kauh", "KAUH", "lung sounds", "obstructive disease"),
+    "T11": OperaTask("copd", "Respiratory@TR", "lung sounds", "COPD severity"),
+    "T12": OperaTask("snoring", "SSBPR", "snoring", "body position"),
+    "T13": OperaTask("spirometry-breath-FVC", "MMlung", "deep breath", "FVC"),
+    "T14": OperaTask("spirometry-breath-FEV1", "MMlung", "deep breath", "FEV1"),
+    "T15": OperaTask("spirometry-breath-FEV1_FVC", "MMlung", "deep breath", "FEV1/FVC"),
+    "T16": OperaTask("spirometry-vowels-FVC", "MMlung", "vowel o", "FVC"),
+    "T17": OperaTask("spirometry-vowels-FEV1", "MMlung", "vowel o", "FEV1"),
+    "T18": OperaTask("spirometry-vowels-FEV1_FVC", "MMlung", "vowel o", "FEV1/FVC"),
+    "T19": OperaTask("rr", "NoseMic", "nasal breathing", "respiratory rate"),
+}
 
 
 class TaskSpec(BaseModel):
@@ -51,9 +96,20 @@ class TaskSpec(BaseModel):
     # Only recordings whose column holds one of the values, e.g.
     # {recording_type: [cough-shallow]} (Coswara T8/T9) or {modality: [breath]}.
     where: dict[str, list[str]] = {}
+    opera_id: str | None = None  # OPERA's benchmark task this reproduces (T1 … T19)
+    # The task's own train/val/test: a CSV (id,split) of the source's subject ids,
+    # or opera:<name> for one shipped in opera_splits/ (README "OPERA's benchmark").
+    split_file: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        if self.split_file is not None and self.split_file.startswith("opera:"):
+            split_file_path(self.split_file)  # a name not shipped fails here
+        if self.opera_id is not None and self.opera_id not in OPERA_TASKS:
+            raise ValueError(
+                f"task {self.name!r}: opera_id {self.opera_id!r} is not one of "
+                f"OPERA's tasks T1 … T19"
+            )
         regression = self.kind == "regression"
         expected: Literal["auroc", "mae"] = "mae" if regression else "auroc"
         if self.metric is None:
@@ -92,8 +148,58 @@ class TaskSpec(BaseModel):
         return self.kind != "regression"
 
     @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other names of the task: its OPERA id and ``opera:<OPERA's name>``."""
+        if self.opera_id is None:
+            return ()
+        return (self.opera_id, f"opera:{OPERA_TASKS[self.opera_id].name}")
+
+    @property
+    def label(self) -> str:
+        """The task as tables show it: ``copd (T7)``."""
+        return f"{self.name} ({self.opera_id})" if self.opera_id else self.name
+
+    @property
     def n_classes(self) -> int:
         return len(set(self.classes.values())) if self.classes else 0
+
+
+def check_names(tasks: Sequence[TaskSpec]) -> None:
+    """Every task name and alias names one task only."""
+    owner: dict[str, str] = {}
+    for t in tasks:
+        for n in (t.name, *t.aliases):
+            key = n.lower()
+            if key in owner and owner[key] != t.name:
+                raise ValueError(
+                    f"evaluate.tasks: {n!r} names both {owner[key]!r} and {t.name!r} "
+                    "(task names and OPERA ids must be unique)"
+                )
+            owner[key] = t.name
+
+
+def find_tasks(
+    tasks: Sequence[TaskSpec], names: Iterable[str], what: str = "tasks"
+) -> list[TaskSpec]:
+    """The tasks named, by name, OPERA id (``T7``, any case) or OPERA name
+    (``opera:icbhi``), in the order given; an unknown name is an error listing
+    the known ones."""
+    check_names(tasks)
+    known = {n.lower(): t for t in tasks for n in (t.name, *t.aliases)}
+    names = list(names)
+    missing = [n for n in names if n.lower() not in known]
+    if missing:
+        listed = ", ".join(
+            t.name + (f" ({'/'.join(t.aliases)})" if t.aliases else "") for t in tasks
+        )
+        raise ValueError(
+            f"{what}: {missing} are not in evaluate.tasks (known: {listed})"
+        )
+    out: list[TaskSpec] = []
+    for n in names:
+        if known[n.lower()] not in out:
+            out.append(known[n.lower()])
+    return out
 
 
 @dataclass
@@ -108,6 +214,14 @@ class TaskData:
     x: np.ndarray
     counts: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None
+    split_source: str | None = None  # the task's split_file, where it decided
+
+    @property
+    def protocol_label(self) -> str:
+        """The protocol as tables show it: ``fixed (opera:coughvid_covid)``."""
+        if self.split_source and self.protocol:
+            return f"{self.protocol} ({self.split_source})"
+        return str(self.protocol)
 
     def split(self, name: str) -> Split:
         m = (self.frame["split"] == name).to_numpy()
@@ -216,9 +330,19 @@ def task_data(
             )
             frame.insert(0, "key", frame["subject"])
         frame["split"] = frame["subject"].map(split_of).fillna("unassigned")
+        split_source = None
+        if spec.split_file is not None and len(frame):
+            keep_file = _apply_split_file(spec, frame, str(dataset))
+            if keep_file is not None:
+                split_source = spec.split_file
+                counts["not_in_split_file"] = int((~keep_file).sum())
+                frame = frame[keep_file].reset_index(drop=True)
+                x = x[keep_file]
         if spec.is_classification:
             frame["y"] = frame["y"].astype(np.int64)
-        protocol, reason = _protocol(spec, frame, loso_below_subjects, fixed_splits)
+        # A split file is the task's fixed split: never traded for LOSO.
+        rule = spec.model_copy(update={"split": "fixed"}) if split_source else spec
+        protocol, reason = _protocol(rule, frame, loso_below_subjects, fixed_splits)
         if protocol == "loso":
             frame["split"] = "loso"
         counts |= {
@@ -244,9 +368,53 @@ def task_data(
                 x,
                 counts,
                 reason,
+                split_source,
             )
         )
     return out
+
+
+def _apply_split_file(
+    spec: TaskSpec, frame: pd.DataFrame, dataset: str
+) -> np.ndarray | None:
+    """Set ``frame.split`` from the task's split file and return the rows it names,
+    or None when it names none of this dataset's subjects (a synthetic corpus, or
+    another release: the pipeline's split stays, and the log says so).
+
+    A subject the file holds out for test must be held out by the pipeline's split
+    too, or alignment may have trained on it: that is an error naming the fix."""
+    assert spec.split_file is not None
+    table = read_split_file(spec.split_file)
+    ids = frame["subject"].map(lambda s: source_id(str(s), dataset))
+    named = ids.isin(table.keys()).to_numpy()
+    if not named.any():
+        log.info(
+            "Task %s on %s: split file %s names none of its %d subjects; the "
+            "pipeline's split is used",
+            spec.name,
+            dataset,
+            spec.split_file,
+            frame["subject"].nunique(),
+        )
+        return None
+    split = ids[named].map(table)
+    leaked = sorted(
+        set(
+            frame.loc[named, "subject"][
+                (split == "test") & frame.loc[named, "split"].isin(["train", "val"])
+            ]
+        )
+    )
+    if leaked:
+        raise ValueError(
+            f"task {spec.name!r} on {dataset}: split file {spec.split_file} tests "
+            f"{len(leaked)} subject(s) the pipeline's split gave to training or "
+            f"validation (alignment may have used them), e.g. {leaked[:3]}. Add the "
+            f"file to ingest.split.held_out.{spec.adapter} so that its test subjects "
+            "are held out from alignment too."
+        )
+    frame.loc[named, "split"] = split.to_numpy()
+    return named
 
 
 def _enough(spec: TaskSpec, y: np.ndarray) -> str | None:

@@ -84,6 +84,8 @@ FIELD_LABELS: dict[str, str] = {
     "fvc_l": "FVC (L)",
     "fev1_l": "FEV1 (L)",
     "fev1_fvc": "FEV1/FVC",
+    "respiratory_symptoms": "Respiratory symptoms",
+    "body_position": "Body position during sleep",
 }
 
 

@@ -433,6 +433,32 @@ def write_cough(f: Facts, c: Chooser, unit: str) -> list[str]:
     symptoms = f.get("symptoms") or []
     if symptoms:
         sentences.append(_sentence(f"Reported symptoms: {_join(symptoms)}"))
+    respiratory = f.get("respiratory_symptoms")
+    if respiratory:
+        sentences.append(
+            _sentence(
+                c(
+                    "resp",
+                    (
+                        f"The participant was {respiratory} at the time of recording",
+                        f"Respiratory status: {respiratory}",
+                    ),
+                )
+            )
+        )
+    position = f.get("body_position")
+    if position:
+        sentences.append(
+            _sentence(
+                c(
+                    "pos",
+                    (
+                        f"Body position during sleep: {position}",
+                        f"The sleeper was {position} while snoring",
+                    ),
+                )
+            )
+        )
     if "respiratory_rate" in f:
         rate = f["respiratory_rate"]
         sentences.append(

@@ -16,6 +16,7 @@ from acula_pipeline.sources import (  # noqa: E402,F401  isort: skip
     circor,
     coswara,
     coughvid,
+    covid19_sounds,
     hf_lung,
     icbhi,
     kauh,
@@ -24,6 +25,7 @@ from acula_pipeline.sources import (  # noqa: E402,F401  isort: skip
     physionet2016,
     respiratory_tr,
     sprsound,
+    ssbpr,
     uk_covid19,
     zchsound,
 )

@@ -51,6 +51,8 @@ LABEL_COLUMNS = (
     "fev1_l",
     "fev1_fvc",  # ratio 0–1
     "respiratory_rate",  # breaths per minute (NoseMic)
+    "symptom_status",  # COVID-19 Sounds: symptomatic or asymptomatic
+    "body_position",  # SSBPR: the sleeper's position while snoring
 )
 # What a numeric label can be; a value outside quarantines its recording (a
 # Coswara age of -40 would otherwise reach the labels and the reports' facts).

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from acula_pipeline.audio.features import FeatureStore
 from acula_pipeline.evaluation.probes import ProbeCfg
 from acula_pipeline.evaluation.run import artifact_key
-from acula_pipeline.evaluation.tasks import TaskSpec
+from acula_pipeline.evaluation.tasks import TaskSpec, find_tasks
 from acula_pipeline.models import load_encoder
 from acula_pipeline.training import distributed as dist_
 from acula_pipeline.training.engine import NonFiniteLossError, Trainer
@@ -682,13 +682,7 @@ def baseline_reference(
 
 
 def _tasks(tasks: list[TaskSpec], names: list[str] | None) -> list[TaskSpec]:
+    """The objective's tasks: by name or OPERA id (``T7``, ``opera:icbhi``)."""
     if names is None:
         return [t for t in tasks if t.is_classification]
-    known = {t.name: t for t in tasks}
-    missing = sorted(set(names) - set(known))
-    if missing:
-        raise ValueError(
-            f"tune.objective.tasks: {missing} are not in evaluate.tasks "
-            f"(known: {sorted(known)})"
-        )
-    return [known[n] for n in names]
+    return find_tasks(tasks, names, "tune.objective.tasks")
