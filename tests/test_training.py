@@ -192,6 +192,22 @@ def test_validation_ssl_loss_uses_fixed_masks(tmp_path):
     assert model.training  # the mode it came in with
 
 
+def test_max_steps_ends_the_run_mid_epoch_and_its_schedule_fits_the_steps(tmp_path):
+    """train.max_steps stops after that many optimiser steps, inside an epoch too;
+    the lr schedule ends at its floor on the last step; a rerun reuses the run."""
+    cfg = TrainCfg(**{**CFG, "epochs": 5, "max_steps": 7})  # 5 steps an epoch
+    t = Trainer(objective(), cfg, tmp_path, {"x": 1})
+    curve = t.fit(data())
+    assert len(curve) == 7 and t.stopped and t.epoch == 1
+    assert [c["epoch"] for c in curve] == [0] * 5 + [1] * 2
+    assert curve[-1]["lr"] == pytest.approx(lr_at(6, 7, cfg))
+    assert lr_at(7, 7, cfg) == pytest.approx(cfg.lr * cfg.min_lr_ratio)
+    again = Trainer(objective(), cfg, tmp_path, {"x": 1})
+    assert again.fit(data()) == curve and again.step == 7
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        TrainCfg(max_steps=0)
+
+
 def test_run_only_settings_do_not_change_the_run_key():
     from acula_pipeline.training.stages import AlignParams, _what_shapes_the_model
 

@@ -53,6 +53,10 @@ class TrainCfg(BaseModel):
     # epoch k of an n-epoch schedule (a tuning trial's best epoch) is reproduced
     # with epochs: k, schedule_epochs: n: the same steps at the same rates.
     schedule_epochs: int | None = Field(default=None, ge=1)
+    # Stop after this many optimiser steps (null: none), e.g. to try a large
+    # student on a CPU: the run is then finished, and the learning-rate schedule
+    # spans at most these steps.
+    max_steps: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=32, ge=1)  # per process under torchrun
     grad_accum: int = Field(default=1, ge=1)  # micro-batches per optimiser step
     lr: float = Field(default=3e-4, gt=0)
@@ -364,6 +368,8 @@ class Trainer:
         per_epoch = math.ceil(micro / cfg.grad_accum)
         total = per_epoch * cfg.epochs
         horizon = per_epoch * (cfg.schedule_epochs or cfg.epochs)  # of the lr schedule
+        if cfg.max_steps is not None:
+            total, horizon = min(total, cfg.max_steps), min(horizon, cfg.max_steps)
         if not self.load_checkpoint():
             torch.manual_seed(cfg.seed + self.rank)  # ranks mask and drop differently
         bar = tqdm(
@@ -417,6 +423,17 @@ class Trainer:
                 bar.set_postfix(loss=f"{self.curve[-1]['loss']:.4f}", refresh=False)
                 if self.on_step:
                     self.on_step(self.step)
+                if cfg.max_steps is not None and self.step >= cfg.max_steps:
+                    break
+            if self._capped():
+                self.stopped = True
+                log.info(
+                    "Training stopped at train.max_steps = %d (epoch %d of %d)",
+                    self.step,
+                    self.epoch + 1,
+                    cfg.epochs,
+                )
+                break
             if k:  # a last, partial accumulation
                 self._optimizer_step(
                     horizon,
@@ -434,6 +451,9 @@ class Trainer:
         if self.tracker is not None:
             self.tracker.finish(self.curve)
         return self.curve
+
+    def _capped(self) -> bool:
+        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
 
     def _optimizer_step(
         self, horizon: int, terms: dict[str, float], rate: float
