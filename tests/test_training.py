@@ -208,6 +208,22 @@ def test_max_steps_ends_the_run_mid_epoch_and_its_schedule_fits_the_steps(tmp_pa
         TrainCfg(max_steps=0)
 
 
+def test_only_rank_zero_writes_the_dvclive_folder(tmp_path, monkeypatch):
+    """Under torchrun every rank runs the align nodes; a second rank rewriting the
+    same DVCLive folder raced the first (it removed metrics.json while rank 0's
+    DVCLive read it), so only rank 0 tracks, the untrained control included."""
+    from acula_pipeline.training import stages
+
+    monkeypatch.setattr(stages, "is_main_process", lambda: False)
+    assert stages._tracker(tmp_path / "control") is None
+    params = stages.AlignParams(ssl_control=False)
+    stages.ssl_control(None, None, None, None, None, params, tmp_path, tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+    monkeypatch.setattr(stages, "is_main_process", lambda: True)
+    stages.ssl_control(None, None, None, None, None, params, tmp_path, tmp_path / "c")
+    assert (tmp_path / "c" / "plots" / "metrics").is_dir()
+
+
 def test_run_only_settings_do_not_change_the_run_key():
     from acula_pipeline.training.stages import AlignParams, _what_shapes_the_model
 

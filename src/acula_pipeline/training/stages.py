@@ -33,6 +33,7 @@ from acula_pipeline.training.data import (
     fingerprint,
     trainable_segments,
 )
+from acula_pipeline.training.distributed import is_main_process
 from acula_pipeline.training.engine import TrainCfg, Trainer
 from acula_pipeline.training.objectives import AlignObjective, PretrainObjective
 from acula_pipeline.training.teacher_cache import EmbeddingCache
@@ -220,8 +221,10 @@ def _artifact(model: torch.nn.Module, config: dict[str, Any]) -> Artifact:
 
 
 def _tracker(track_dir: str | Path | None) -> Any:
-    """DVCLive for a run's curve (``acula_pipeline.tracking``), or none."""
-    if track_dir is None:
+    """DVCLive for a run's curve (``acula_pipeline.tracking``), or none. Under
+    torchrun only rank 0 tracks: two ranks rewriting one folder race (one removes
+    the files the other's DVCLive is reading)."""
+    if track_dir is None or not is_main_process():
         return None
     from acula_pipeline.tracking import DVCLiveTracker
 

@@ -35,6 +35,7 @@ def pretrain_encoder(
     is then the baseline."""
     from acula_pipeline.hub import with_preprocessor  # transformers: load lazily
     from acula_pipeline.tracking import write_curve
+    from acula_pipeline.training.distributed import is_main_process
 
     require_success(validation)
     if not uses_own_baseline(align):
@@ -44,7 +45,8 @@ def pretrain_encoder(
             align.encoder.name,
             f" ({align.encoder.path})" if align.encoder.path else "",
         )
-        write_curve(tracking, [])
+        if is_main_process():  # one writer under torchrun
+            write_curve(tracking, [])
         artifact = start_artifact(align.encoder, store, align.train.seed)
         return with_preprocessor(artifact, store), pd.DataFrame(
             columns=["step", "epoch", "lr", "loss", "ssl"]
