@@ -670,3 +670,26 @@ def test_draws_without_a_value_are_counted_in_metrics():
     m = metrics(records, comps, overall(comps), [], [], {"ok": True}, True)
     entry = m["summary"]["murmur/circor2022"]["aligned"]
     assert 50 < entry["draws_undefined"] < 150  # about 300 × (2/3)³ ≈ 89
+
+
+def test_the_settings_line_says_a_step_cap_and_a_skipped_pretrain():
+    from types import SimpleNamespace
+
+    from acula_pipeline.evaluation.outputs import describe_settings, run_settings
+
+    params = SimpleNamespace(
+        score_on="test", probe=SimpleNamespace(seeds=[0]), train_seeds=[]
+    )
+    own = {"params": {"encoder": {"name": "baseline"}, "train": {"epochs": 3}}}
+    base = {"params": {"train": {"epochs": 5}}}
+    line = describe_settings(run_settings(own, base, params))
+    assert "pretrain_epochs=5" in line and "max_steps" not in line
+    opera = {
+        "params": {
+            "encoder": {"name": "opera_ct"},
+            "train": {"epochs": 3, "max_steps": 20},
+        }
+    }
+    line = describe_settings(run_settings(opera, base, params))
+    assert "align_epochs=3, align_max_steps=20" in line
+    assert "pretrain_epochs=none (align starts from the student)" in line

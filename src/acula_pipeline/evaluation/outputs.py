@@ -114,15 +114,26 @@ def run_settings(
     a = dict((aligned or {}).get("params") or {})
     b = dict((baseline or {}).get("params") or {})
     teacher = (aligned or {}).get("teacher") or {}
+    train = a.get("train") or {}
+    student = (a.get("encoder") or {}).get("name")
+    capped = (
+        {"align_max_steps": train["max_steps"]}
+        if train.get("max_steps") is not None
+        else {}
+    )
     return {
-        "student": (a.get("encoder") or {}).get("name"),
+        "student": student,
         "teacher": teacher.get("path") or teacher.get("name"),
         "loss": a.get("loss"),
         "lambda_align": a.get("lambda_align"),
         "lambda_ssl": a.get("lambda_ssl"),
-        "align_epochs": (a.get("train") or {}).get("epochs"),
-        "align_lr": (a.get("train") or {}).get("lr"),
-        "pretrain_epochs": (b.get("train") or {}).get("epochs"),
+        "align_epochs": train.get("epochs"),
+        **capped,
+        "align_lr": train.get("lr"),
+        # another student starts align itself: nothing was pretrained
+        "pretrain_epochs": (b.get("train") or {}).get("epochs")
+        if student in (None, "baseline")
+        else "none (align starts from the student)",
         "score_on": params.score_on,
         "probe_seeds": list(params.probe.seeds),
         "train_seeds": list(params.train_seeds),
