@@ -206,6 +206,11 @@ def test_max_steps_ends_the_run_mid_epoch_and_its_schedule_fits_the_steps(tmp_pa
     assert again.fit(data()) == curve and again.step == 7
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         TrainCfg(max_steps=0)
+    # An epoch's last step made of fewer micro-batches than grad_accum (5
+    # micro-batches, 2 per step: 3 steps an epoch) reaching the cap ends the run too.
+    accum = TrainCfg(**{**CFG, "epochs": 5, "grad_accum": 2, "max_steps": 3})
+    t = Trainer(objective(), accum, tmp_path / "accum", {"x": 1})
+    assert len(t.fit(data())) == 3 and t.stopped and t.step == 3
 
 
 def test_only_rank_zero_writes_the_dvclive_folder(tmp_path, monkeypatch):

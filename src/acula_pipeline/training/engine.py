@@ -381,6 +381,9 @@ class Trainer:
         )
         t0, seen = time.perf_counter(), 0
         while self.epoch < cfg.epochs and not self.stopped:
+            if self._capped():  # reached by the last, partial step of an epoch
+                self._stop_at_cap()
+                break
             self.model.train()  # an epoch callback may have evaluated the model
             order = torch.randperm(
                 n, generator=torch.Generator().manual_seed(cfg.seed + self.epoch)
@@ -426,13 +429,7 @@ class Trainer:
                 if cfg.max_steps is not None and self.step >= cfg.max_steps:
                     break
             if self._capped():
-                self.stopped = True
-                log.info(
-                    "Training stopped at train.max_steps = %d (epoch %d of %d)",
-                    self.step,
-                    self.epoch + 1,
-                    cfg.epochs,
-                )
+                self._stop_at_cap()
                 break
             if k:  # a last, partial accumulation
                 self._optimizer_step(
@@ -454,6 +451,15 @@ class Trainer:
 
     def _capped(self) -> bool:
         return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+
+    def _stop_at_cap(self) -> None:
+        self.stopped = True
+        log.info(
+            "Training stopped at train.max_steps = %d (in epoch %d of %d)",
+            self.step,
+            self.epoch + 1,
+            self.cfg.epochs,
+        )
 
     def _optimizer_step(
         self, horizon: int, terms: dict[str, float], rate: float
