@@ -125,6 +125,17 @@ def test_a_bad_split_file_names_the_file_and_line(tmp_path):
         split_file_path("opera:coughvid")
 
 
+def test_an_edited_split_file_is_read_again_not_served_from_a_cache(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("id,split\na,train\nb,test\n")
+    assert read_split_file(str(path)) == {"a": "train", "b": "test"}
+    path.write_text("id,split\na,test\nb,test\nc,val\n")
+    assert read_split_file(str(path)) == {"a": "test", "b": "test", "c": "val"}
+    path.write_text("id,split\na,later\n")
+    with pytest.raises(SplitFileError, match="line 2"):
+        read_split_file(str(path))
+
+
 def _store(n=30, dataset="coughvid", stem="u"):
     rows = [
         {

@@ -548,20 +548,23 @@ def convert(checkpoint: Path, output: Path, family: str | None) -> None:
     from acula_pipeline.hub import preprocessor_config, save_model_folder
     from acula_pipeline.models import build_encoder
     from acula_pipeline.models.lightning import UnsafeCheckpoint, lightning_state_dict
-    from acula_pipeline.models.opera import LayoutMismatch, guess_family
+    from acula_pipeline.models.opera import LayoutMismatch, OperaEncoder, guess_family
     from acula_pipeline.runtime import file_digest
 
     if output.exists():
         _fail(f"{output}: already exists; give a new folder")
     try:
+        published = lightning_state_dict(checkpoint)  # read once, tensors only
         if family is None:
-            family = guess_family(list(lightning_state_dict(checkpoint)))
+            family = guess_family(list(published))
             if family is None:
                 _fail(
                     f"{checkpoint}: its keys are none of OPERA-CT, -CE or -GT's; "
                     "give --encoder if it is one of them"
                 )
-        encoder = build_encoder({"name": family, "path": str(checkpoint)})
+        encoder = build_encoder({"name": family})
+        assert isinstance(encoder, OperaEncoder)  # the three choices are OPERA's
+        encoder.load_published(published, str(checkpoint))
     except (UnsafeCheckpoint, LayoutMismatch, FileNotFoundError) as exc:
         _fail(str(exc))
     artifact = {

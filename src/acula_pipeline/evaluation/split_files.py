@@ -8,7 +8,7 @@ repository and shipped in ``opera_splits/`` (see ``opera_splits/README.md``).
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -36,16 +36,21 @@ def split_file_path(ref: str) -> Path:
     return Path(ref)
 
 
-@cache
 def read_split_file(ref: str) -> dict[str, str]:
     """``{subject id: split}`` from a split file: a CSV with a header ``id,split``
     (lines starting with ``#`` are comments), a split of train, val or test per
-    line, each id once; errors name the file and line."""
+    line, each id once; errors name the file and line. The file is read each time;
+    only parsing is cached, keyed by its text, so an edited file is never stale."""
     path = split_file_path(ref)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise SplitFileError(f"split file {path}: cannot be read ({exc})") from exc
+    return dict(_parse(str(path), text))
+
+
+@lru_cache(maxsize=32)
+def _parse(path: str, text: str) -> tuple[tuple[str, str], ...]:
     rows = [
         (n, line)
         for n, line in enumerate(text.splitlines(), start=1)
@@ -72,7 +77,7 @@ def read_split_file(ref: str) -> dict[str, str]:
                 f"split file {path} line {n}: {sid!r} is in {out[sid]} and {split}"
             )
         out[sid] = split
-    return out
+    return tuple(out.items())
 
 
 def source_id(subject: str, dataset: str) -> str:

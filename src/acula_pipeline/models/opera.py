@@ -96,7 +96,7 @@ def published_to_ours(
     out: dict[str, torch.Tensor] = {}
     unused, unknown = [], []
     for key, value in state.items():
-        if key.startswith(layout.unused) and layout.unused:
+        if layout.unused and key.startswith(layout.unused):
             unused.append(key)
             continue
         for old, new in layout.renames:
@@ -146,7 +146,6 @@ class OperaEncoder(AudioEncoder):
 
     def __init__(self, path: str | Path | None) -> None:
         super().__init__()
-        self.source = None if path is None else str(path)
 
     def spec(self) -> dict[str, Any]:
         # No path: a model folder holds the weights, so it rebuilds anywhere; the
@@ -166,10 +165,25 @@ class OperaEncoder(AudioEncoder):
         """
         path = Path(path)
         if path.is_dir():
-            state, unused = self._folder_state(path), list[str]()
+            self._load_checked(self._folder_state(path), [], str(path))
         else:
-            published = lightning_state_dict(path)
-            state, unused = published_to_ours(self.name, published, str(path))
+            self.load_published(lightning_state_dict(path), str(path))
+
+    def load_published(
+        self, published: Mapping[str, torch.Tensor], source: str
+    ) -> None:
+        """Weights from a published state dict already read (``source`` names it in
+        errors).
+
+        Raises:
+            LayoutMismatch: Keys or shapes differ from the published model's.
+        """
+        state, unused = published_to_ours(self.name, published, source)
+        self._load_checked(state, unused, source)
+
+    def _load_checked(
+        self, state: dict[str, torch.Tensor], unused: list[str], source: str
+    ) -> None:
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         wrong = sorted(
@@ -191,7 +205,7 @@ class OperaEncoder(AudioEncoder):
                     f"{tuple(state[k].shape)} here, {tuple(own[k].shape)} in the model)"
                 )
             raise LayoutMismatch(
-                f"{path}: not the published {LAYOUTS[self.name].published} layout: "
+                f"{source}: not the published {LAYOUTS[self.name].published} layout: "
                 + "; ".join(parts)
             )
         self.load_state_dict(state)
