@@ -203,6 +203,15 @@ def test_a_pipeline_checks_its_inputs_before_any_node_runs(tmp_path):
             ["--pipelines=align", "--params=align.train.epochs=0"],
             "bad parameters: align.train.epochs: Input should be greater than or equal to 1",
         ),
+        (
+            ["--pipelines=align", "--params=align.train.batchsize=8"],
+            "bad parameters: align.train.batchsize: no such key; did you mean "
+            "'batch_size'? align.train takes batch_size, checkpoint_every,",
+        ),
+        (
+            ["--pipelines=align", "--params=align.encoder.foo=1"],
+            "align.encoder.foo: no such key; align.encoder takes name, options, path",
+        ),
         (["--pipelines=evaluate"], "input(s) of this run are missing"),
     ],
 )

@@ -11,12 +11,17 @@ Kedro's traceback. Framework glue, like ``settings.py`` and ``hooks.py``.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from pydantic import BaseModel
 
 from acula_pipeline.hooks import MissingInputs
 
@@ -49,11 +54,65 @@ def _validation_lines(text: str) -> list[str]:
             msg = re.sub(r"\s*\[type=.*$", "", line.strip()).removeprefix(
                 "Value error, "
             )
+            if msg == "Extra inputs are not permitted" and name:
+                msg = _unknown_key(name, loc) or msg
             out.append(f"{name}{'.' + loc if loc else ''}: {msg}")
             loc = ""
         elif name and not line.startswith("Parameter validation failed"):
             loc = line.strip()
     return out
+
+
+def _model_keys(tp: Any, path: list[str]) -> list[str] | None:
+    """The keys the parameter model ``tp`` takes at ``path`` (a pydantic error
+    location: field names, list indices, mapping keys), or ``None`` if the path
+    does not lead to a model."""
+    for part in [*path, None]:
+        while typing.get_origin(tp) in (typing.Union, types.UnionType):
+            models = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(models) != 1:
+                return None
+            tp = models[0]
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {(f.alias or k): f for k, f in tp.model_fields.items()}
+            if part is None:
+                return sorted(fields)
+            if part not in fields:
+                return None
+            tp = fields[part].annotation
+        elif part is not None and isinstance(origin, type) and args:
+            if issubclass(origin, Mapping):
+                tp = args[-1]
+            elif issubclass(origin, Sequence) and part.isdigit():
+                tp = args[0]
+            else:
+                return None
+        else:
+            return None
+    return None
+
+
+def _unknown_key(name: str, loc: str) -> str | None:
+    """'not a key here; did you mean …? valid: …' for an extra key, from the
+    parameter model of the node that reads ``params:<name>``."""
+    from kedro.framework.project import pipelines
+    from kedro.validation.type_extractor import TypeExtractor
+
+    try:
+        model = TypeExtractor(dict(pipelines)).extract_types_from_pipelines()[name]
+    except (
+        Exception
+    ):  # no pipelines registered, no model for it: say what pydantic said
+        return None
+    *parent, key = loc.split(".") if loc else [""]
+    valid = _model_keys(model, parent)
+    if not valid:
+        return None
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    where = ".".join([name, *parent])
+    return f"no such key; {hint}{where} takes {', '.join(valid)}"
 
 
 def one_line(exc: BaseException) -> str | None:
