@@ -192,6 +192,30 @@ def test_a_pipeline_checks_its_inputs_before_any_node_runs(tmp_path):
     assert not (root / "data/08_reporting").exists()  # nothing was written
 
 
+def test_the_keys_valid_at_a_parameter_path_follow_models_mappings_and_lists():
+    from pydantic import BaseModel, Field
+
+    from acula_pipeline.cli import _model_keys
+
+    class Leaf(BaseModel):
+        enabled: bool = True
+        root_dir: str | None = Field(default=None, alias="root")
+
+    class Top(BaseModel):
+        sources: dict[str, Leaf] = {}
+        tasks: list[Leaf] = []
+        leaf: Leaf | None = None
+        n: int = 1
+
+    assert _model_keys(Top, []) == ["leaf", "n", "sources", "tasks"]
+    assert _model_keys(Top, ["sources", "kauh"]) == ["enabled", "root"]
+    assert _model_keys(Top, ["tasks", "2"]) == ["enabled", "root"]
+    assert _model_keys(Top, ["leaf"]) == ["enabled", "root"]
+    assert _model_keys(Top, ["n"]) is None  # not a model
+    assert _model_keys(Top, ["tasks", "first"]) is None
+    assert _model_keys(Top, ["nope"]) is None
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
