@@ -94,16 +94,15 @@ def _model_keys(tp: Any, path: list[str]) -> list[str] | None:
 
 
 def _unknown_key(name: str, loc: str) -> str | None:
-    """'not a key here; did you mean …? valid: …' for an extra key, from the
-    parameter model of the node that reads ``params:<name>``."""
+    """'no such key; did you mean …? <where> takes …' for a key the parameter
+    model of the node reading ``params:<name>`` does not have."""
     from kedro.framework.project import pipelines
     from kedro.validation.type_extractor import TypeExtractor
 
     try:
         model = TypeExtractor(dict(pipelines)).extract_types_from_pipelines()[name]
-    except (
-        Exception
-    ):  # no pipelines registered, no model for it: say what pydantic said
+    except Exception:
+        # No pipelines registered or no model for that name: pydantic's words stand.
         return None
     *parent, key = loc.split(".") if loc else [""]
     valid = _model_keys(model, parent)
